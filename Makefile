@@ -1,0 +1,64 @@
+# stableqat: the two commands of the README are `make demo` and `make test`.
+# Both install missing Debian packages first (apt-get; root or sudo).
+
+SHELL := /bin/bash
+JOBS ?= 2
+CTEST_ARGS ?=
+
+# Debian packages the build, tests, benchmarks, demo and docs need.
+DEB_PACKAGES := make cmake g++ pkg-config libeigen3-dev libxsimd-dev xtl-dev doctest-dev libbenchmark-dev \
+                zlib1g-dev dataset-fashion-mnist gnuplot-nox
+# Extra packages for sanitizers and fuzzing (clang's libFuzzer runtime).
+DEB_PACKAGES_FUZZ := clang libclang-rt-14-dev
+
+.PHONY: help deps deps-fuzz test test-release test-portable demo build-release bench docs clean
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+define install_missing
+	@missing=""; for p in $(1); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then \
+	    echo "Missing Debian packages:$$missing"; \
+	    echo "Run: sudo apt-get update && sudo apt-get install -y$$missing"; exit 1; \
+	  fi; \
+	  echo "Installing:$$missing"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+endef
+
+deps: ## install missing Debian packages (apt-get update once, then install)
+	$(call install_missing,$(DEB_PACKAGES))
+
+deps-fuzz: deps
+	$(call install_missing,$(DEB_PACKAGES_FUZZ))
+
+test: deps test-release test-portable ## build and run every test twice: -march=native and no arch flags
+	@echo "make test: all test builds passed"
+
+test-release:
+	cmake --preset release -Wno-dev >/dev/null
+	cmake --build --preset release -j $(JOBS)
+	ctest --preset release -j $(JOBS) $(CTEST_ARGS)
+
+test-portable:
+	cmake --preset portable -Wno-dev >/dev/null
+	cmake --build --preset portable -j $(JOBS)
+	ctest --preset portable -j $(JOBS) $(CTEST_ARGS)
+
+build-release: deps
+	cmake --preset release -Wno-dev >/dev/null
+	cmake --build --preset release -j $(JOBS)
+
+demo: build-release ## run the main example
+	./build/release/examples/quickstart
+
+clean: ## remove build trees
+	rm -rf build
+
+# Targets of each area (bench, cuda, docs, asan, fuzz) live in mk/*.mk.
+-include mk/*.mk

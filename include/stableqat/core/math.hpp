@@ -1,0 +1,111 @@
+// stableqat/core/math.hpp: scalar shims with the names xsimd uses for batches.
+//
+// Every per-element formula in core/ is a template over a value type V that is
+// either a scalar (float, double) or a SIMD batch. The formulas call `fma`,
+// `select`, ... unqualified: for scalars ordinary lookup finds the shims below,
+// for xsimd batches argument-dependent lookup finds xsimd's own functions. One
+// source therefore serves the scalar reference, the SIMD body and its tail, and
+// the CUDA kernels.
+#pragma once
+
+#include <cmath>
+#include <concepts>
+#include <cstddef>
+#include <type_traits>
+
+#include "config.hpp"
+
+namespace stableqat {
+
+/// The element types the library computes in: float and double.
+template <class T>
+concept real_scalar = std::same_as<T, float> || std::same_as<T, double>;
+
+/// `scalar_of_t<V>` is V for a scalar and the lane type for a SIMD batch
+/// (anything with a `value_type`).
+template <class V>
+struct scalar_of {
+  using type = V;
+};
+template <class V>
+  requires requires { typename V::value_type; }
+struct scalar_of<V> {
+  using type = typename V::value_type;
+};
+template <class V>
+using scalar_of_t = typename scalar_of<V>::type;
+
+/// fma(a, b, c) = a*b + c, rounded once when the target fuses (CUDA devices,
+/// x86 hosts built with FMA/AVX-512) and as a*b then +c otherwise, which is
+/// what xsimd's batch `fma` does on the same build. Formulas spell every
+/// multiply-add through this shim so that the compiler's own contraction
+/// (GCC's default -ffp-contract=fast, nvcc's --fmad) cannot make two backends
+/// round differently.
+template <real_scalar T>
+STABLEQAT_HD constexpr T fma(T a, T b, T c) noexcept {
+#if STABLEQAT_DEVICE_CODE
+  return ::fma(a, b, c);
+#else
+  if (std::is_constant_evaluated()) {
+    return a * b + c;
+  } else if constexpr (STABLEQAT_HOST_HAS_FMA != 0) {
+    return std::fma(a, b, c);
+  } else {
+    return a * b + c;
+  }
+#endif
+}
+
+/// select(cond, a, b) = cond ? a : b, the scalar twin of xsimd::select.
+template <real_scalar T>
+STABLEQAT_HD constexpr T select(bool cond, T a, T b) noexcept {
+  return cond ? a : b;
+}
+
+/// Clamps v to [lo, hi] and lets NaN through unchanged (std::clamp and the SIMD
+/// min/max instructions disagree on NaN; comparisons with NaN are false here in
+/// every backend, so NaN stays NaN).
+template <class V>
+STABLEQAT_HD constexpr V clamp_keep_nan(V v, V lo, V hi) noexcept {
+  return select(v < lo, lo, select(hi < v, hi, v));
+}
+
+/// sign(v) in {-1, 0, +1}; sign(±0) = ±0 and sign(NaN) = NaN.
+template <class V>
+STABLEQAT_HD constexpr V sign_keep_nan(V v) noexcept {
+  using T = scalar_of_t<V>;
+  return select(V(T(0)) < v, V(T(1)), select(v < V(T(0)), V(T(-1)), v));
+}
+
+/// Evaluates `f` in double precision and returns its value as V.
+///
+/// Used where a formula loses too much in float (the multi-harmonic surrogate
+/// near its extremes). Scalars convert directly; double batches pass through;
+/// float batches go through `widen_traits<V>`, which a SIMD backend may
+/// specialise with register conversions. The fallback below works lane by lane.
+template <class V, class Enable = void>
+struct widen_traits {
+  template <class F>
+  static V apply(V const& r, F const& f) {
+    using T = scalar_of_t<V>;
+    alignas(64) T lanes[V::size];
+    r.store_aligned(lanes);
+    for (std::size_t i = 0; i < V::size; ++i) {
+      lanes[i] = static_cast<T>(f(static_cast<double>(lanes[i])));
+    }
+    return V::load_aligned(lanes);
+  }
+};
+
+template <class V, class F>
+STABLEQAT_HD constexpr V evaluate_in_double(V r, F const& f) {
+  if constexpr (std::same_as<scalar_of_t<V>, double>) {
+    return f(r);
+  } else if constexpr (real_scalar<V>) {
+    return static_cast<V>(f(static_cast<double>(r)));
+  } else {
+    return widen_traits<V>::apply(r, f);
+  }
+}
+
+}  // namespace stableqat

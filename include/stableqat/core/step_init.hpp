@@ -1,0 +1,146 @@
+// stableqat/core/step_init.hpp: initial step sizes from the data.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <span>
+#include <string>
+
+#include "errors.hpp"
+#include "grid.hpp"
+#include "layout.hpp"
+
+namespace stableqat {
+
+namespace step_init_detail {
+
+inline double positive_levels(grid const& g) { return g.qmax() > 1 ? static_cast<double>(g.qmax()) : 1.0; }
+
+// Sum and max of |x| over one group, in double; throws on a non-finite element.
+struct magnitude_stats {
+  double sum = 0.0;
+  double max = 0.0;
+};
+
+template <real_scalar T>
+magnitude_stats magnitudes(const char* function, std::span<const T> x, std::size_t first, std::size_t count,
+                              std::size_t stride) {
+  magnitude_stats stats;
+  for (std::size_t j = 0; j < count; ++j) {
+    const std::size_t i = first + j * stride;
+    const double value = static_cast<double>(x[i]);
+    if (!std::isfinite(value)) {
+      detail::throw_invalid_argument(function, detail::indexed_name("x", i), value, "is not finite");
+    }
+    const double magnitude = std::fabs(value);
+    stats.sum += magnitude;
+    stats.max = magnitude > stats.max ? magnitude : stats.max;
+  }
+  return stats;
+}
+
+enum class rule { lsq, max_abs };
+
+template <real_scalar T>
+double step_from(const char* function, rule which, magnitude_stats const& stats, std::size_t count,
+                 grid const& g, std::size_t group) {
+  const double step = which == rule::lsq ? 2.0 * (stats.sum / static_cast<double>(count)) / std::sqrt(positive_levels(g))
+                                         : stats.max / positive_levels(g);
+  const auto as_t = static_cast<T>(step);
+  if (!(as_t > T(0)) || !std::isfinite(static_cast<double>(as_t)) || !std::isfinite(static_cast<double>(T(1) / as_t))) {
+    detail::throw_invalid_argument(function, detail::indexed_name("step", group), step,
+                                   "is not a usable step (the group is all zeros or too small); pass a step yourself");
+  }
+  return step;
+}
+
+template <real_scalar T>
+void init_steps(const char* function, rule which, std::span<const T> x, grid const& g, step_layout const& layout,
+                std::span<T> steps) {
+  const std::size_t numel = x.size();
+  if (numel == 0) {
+    detail::throw_invalid_argument(function, "x.size()", numel, "must be positive");
+  }
+  if (layout.type() != step_layout::kind::per_tensor && numel % layout.extent() != 0) {
+    detail::throw_invalid_argument(function, "x.size()", numel,
+                                   std::string("is not a multiple of the ") + layout.extent_name() + " " +
+                                       std::to_string(layout.extent()));
+  }
+  const std::size_t count = layout.step_count(numel);
+  if (steps.size() != count) {
+    detail::throw_invalid_argument(function, "steps.size()", steps.size(),
+                                   std::string("differs from the ") + std::to_string(count) + " steps " +
+                                       layout.name() + " needs for " + std::to_string(numel) + " elements");
+  }
+  const bool by_column = layout.step_per_column();
+  const std::size_t per_step = numel / count;
+  // Validate and compute everything first, write afterwards: nothing is
+  // written when an argument is bad. Reuse steps only after all checks.
+  for (std::size_t k = 0; k < count; ++k) {
+    const auto stats = by_column ? magnitudes(function, x, k, per_step, count)
+                                 : magnitudes(function, x, k * per_step, per_step, 1);
+    (void)step_from<T>(function, which, stats, per_step, g, k);
+  }
+  for (std::size_t k = 0; k < count; ++k) {
+    const auto stats = by_column ? magnitudes(function, x, k, per_step, count)
+                                 : magnitudes(function, x, k * per_step, per_step, 1);
+    steps[k] = static_cast<T>(step_from<T>(function, which, stats, per_step, g, k));
+  }
+}
+
+}  // namespace step_init_detail
+
+/// LSQ's initial step 2 * mean|x| / sqrt(max(qmax, 1)) (Esser et al. 2019).
+/// Throws std::invalid_argument for empty x, a non-finite element, or data
+/// whose step would be zero (all zeros).
+inline double lsq_init_step(std::span<const float> x, grid const& g) {
+  float step = 0;
+  step_init_detail::init_steps<float>("stableqat::lsq_init_step", step_init_detail::rule::lsq, x, g, per_tensor(),
+                                      std::span<float>(&step, 1));
+  return step;
+}
+inline double lsq_init_step(std::span<const double> x, grid const& g) {
+  double step = 0;
+  step_init_detail::init_steps<double>("stableqat::lsq_init_step", step_init_detail::rule::lsq, x, g, per_tensor(),
+                                       std::span<double>(&step, 1));
+  return step;
+}
+
+/// Max-abs initial step max|x| / max(qmax, 1): the largest magnitude lands on
+/// the top level (what the official StableQAT code uses). Errors as lsq_init_step.
+inline double max_abs_init_step(std::span<const float> x, grid const& g) {
+  float step = 0;
+  step_init_detail::init_steps<float>("stableqat::max_abs_init_step", step_init_detail::rule::max_abs, x, g,
+                                      per_tensor(), std::span<float>(&step, 1));
+  return step;
+}
+inline double max_abs_init_step(std::span<const double> x, grid const& g) {
+  double step = 0;
+  step_init_detail::init_steps<double>("stableqat::max_abs_init_step", step_init_detail::rule::max_abs, x, g,
+                                       per_tensor(), std::span<double>(&step, 1));
+  return step;
+}
+
+/// lsq_init_step for every step of `layout` (steps.size() must equal
+/// layout.step_count(x.size())). Nothing is written when an argument is bad.
+inline void lsq_init_steps(std::span<const float> x, grid const& g, step_layout const& layout, std::span<float> steps) {
+  step_init_detail::init_steps<float>("stableqat::lsq_init_steps", step_init_detail::rule::lsq, x, g, layout, steps);
+}
+inline void lsq_init_steps(std::span<const double> x, grid const& g, step_layout const& layout,
+                           std::span<double> steps) {
+  step_init_detail::init_steps<double>("stableqat::lsq_init_steps", step_init_detail::rule::lsq, x, g, layout, steps);
+}
+
+/// max_abs_init_step for every step of `layout`.
+inline void max_abs_init_steps(std::span<const float> x, grid const& g, step_layout const& layout,
+                               std::span<float> steps) {
+  step_init_detail::init_steps<float>("stableqat::max_abs_init_steps", step_init_detail::rule::max_abs, x, g, layout,
+                                      steps);
+}
+inline void max_abs_init_steps(std::span<const double> x, grid const& g, step_layout const& layout,
+                               std::span<double> steps) {
+  step_init_detail::init_steps<double>("stableqat::max_abs_init_steps", step_init_detail::rule::max_abs, x, g, layout,
+                                       steps);
+}
+
+}  // namespace stableqat

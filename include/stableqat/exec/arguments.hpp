@@ -1,0 +1,228 @@
+// stableqat/exec/arguments.hpp: the buffers a backend receives, and their checks.
+//
+// The front-end (ops.hpp) packs the user's spans into these views after
+// validating them, so a backend can trust sizes, step values and aliasing and
+// be nothing but a loop, a tail and a reduction.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <type_traits>
+
+#include "../core/errors.hpp"
+#include "../core/grid.hpp"
+#include "../core/layout.hpp"
+#include "../core/lsq.hpp"
+#include "../core/math.hpp"
+
+namespace stableqat::exec {
+
+/// Forward pass buffers: y = fake_quantize(x). `offsets` is used only when has_offsets.
+template <real_scalar T>
+struct forward_arguments {
+  std::span<const T> x;
+  std::span<const T> steps;
+  std::span<const T> offsets;
+  std::span<T> y;
+  bool has_offsets = false;
+};
+
+/// Backward pass buffers. dsteps (and doffsets) receive grad_scale * sum of the
+/// element terms of each step; `offsets`/`doffsets` are used only when has_offsets.
+template <real_scalar T>
+struct backward_arguments {
+  std::span<const T> x;
+  std::span<const T> steps;
+  std::span<const T> offsets;
+  std::span<const T> dy;
+  std::span<T> dx;
+  std::span<T> dsteps;
+  std::span<T> doffsets;
+  double grad_scale = 1.0;
+  bool has_offsets = false;
+};
+
+/// The offset of step k as the element formulas take it: a value, or no_offset.
+template <real_scalar T>
+constexpr T offset_of(std::span<const T> offsets, std::size_t k, std::true_type) noexcept {
+  return offsets[k];
+}
+template <real_scalar T>
+constexpr no_offset offset_of(std::span<const T>, std::size_t, std::false_type) noexcept {
+  return {};
+}
+
+/// Calls f(levels, with_offsets) with the grid's level map and
+/// std::true_type/std::false_type, so element loops are compiled per grid kind
+/// and with or without offsets, never branching per element.
+template <real_scalar T, class F>
+void visit_kernel(grid const& g, bool has_offsets, F&& f) {
+  visit_levels<T>(g, [&](auto const& levels) {
+    if (has_offsets) {
+      f(levels, std::true_type{});
+    } else {
+      f(levels, std::false_type{});
+    }
+  });
+}
+
+namespace validation {
+
+template <class A, class B>
+bool partially_overlap(std::span<A> a, std::span<B> b) noexcept {
+  if (a.empty() || b.empty()) {
+    return false;
+  }
+  const auto a_begin = reinterpret_cast<std::uintptr_t>(a.data());
+  const auto b_begin = reinterpret_cast<std::uintptr_t>(b.data());
+  const auto a_end = a_begin + a.size_bytes();
+  const auto b_end = b_begin + b.size_bytes();
+  const bool overlap = a_begin < b_end && b_begin < a_end;
+  const bool identical = a_begin == b_begin && a_end == b_end;
+  return overlap && !identical;
+}
+
+template <class A, class B>
+bool overlap(std::span<A> a, std::span<B> b) noexcept {
+  if (a.empty() || b.empty()) {
+    return false;
+  }
+  const auto a_begin = reinterpret_cast<std::uintptr_t>(a.data());
+  const auto b_begin = reinterpret_cast<std::uintptr_t>(b.data());
+  return a_begin < b_begin + b.size_bytes() && b_begin < a_begin + a.size_bytes();
+}
+
+/// An output may be the very same buffer as an input (exact aliasing, read
+/// before write) or disjoint from it; a partial overlap would read values the
+/// call already overwrote, so it is refused.
+template <class Out, class In>
+void check_alias(const char* function, const char* out_name, std::span<Out> out, const char* in_name,
+                 std::span<In> in) {
+  if (partially_overlap(out, in)) {
+    detail::throw_invalid_argument(function, std::string(out_name) + ".size()", out.size(),
+                                   std::string("partially overlaps ") + in_name +
+                                       " (outputs may alias inputs exactly or not at all)");
+  }
+}
+
+/// Step-sized outputs must not share memory with anything else.
+template <class Out, class In>
+void check_disjoint(const char* function, const char* out_name, std::span<Out> out, const char* in_name,
+                    std::span<In> in) {
+  if (overlap(out, in)) {
+    detail::throw_invalid_argument(function, std::string(out_name) + ".size()", out.size(),
+                                   std::string("overlaps ") + in_name + "; it must be a separate buffer");
+  }
+}
+
+inline void check_same_size(const char* function, const char* name, std::size_t size, std::size_t numel) {
+  if (size != numel) {
+    detail::throw_invalid_argument(function, std::string(name) + ".size()", size,
+                                   "differs from x.size() = " + std::to_string(numel));
+  }
+}
+
+/// Checks numel against the layout and the step count; host-side, sizes only.
+inline void check_layout(const char* function, step_layout const& layout, std::size_t numel, std::size_t steps) {
+  if (layout.type() != step_layout::kind::per_tensor && numel % layout.extent() != 0) {
+    detail::throw_invalid_argument(function, "x.size()", numel,
+                                   std::string("is not a multiple of the ") + layout.extent_name() + " " +
+                                       std::to_string(layout.extent()));
+  }
+  const std::size_t expected = layout.step_count(numel);
+  if (steps != expected) {
+    detail::throw_invalid_argument(function, "steps.size()", steps,
+                                   std::string("differs from the ") + std::to_string(expected) + " step(s) " +
+                                       layout.name() + " needs for x.size() = " + std::to_string(numel));
+  }
+}
+
+/// Steps must be positive and finite with a finite reciprocal (a subnormal
+/// float step has 1/s = inf and would turn every x into ±inf or NaN).
+template <real_scalar T>
+void check_step_values(const char* function, std::span<const T> steps) {
+  for (std::size_t k = 0; k < steps.size(); ++k) {
+    const T s = steps[k];
+    if (!(s > T(0)) || !std::isfinite(s)) {
+      detail::throw_invalid_argument(function, detail::indexed_name("steps", k), s, "must be positive and finite");
+    }
+    if (!std::isfinite(T(1) / s)) {
+      detail::throw_invalid_argument(function, detail::indexed_name("steps", k), s,
+                                     "is too small: its reciprocal overflows");
+    }
+  }
+}
+
+template <real_scalar T>
+void check_offset_values(const char* function, std::span<const T> offsets) {
+  for (std::size_t k = 0; k < offsets.size(); ++k) {
+    if (!std::isfinite(offsets[k])) {
+      detail::throw_invalid_argument(function, detail::indexed_name("offsets", k), offsets[k], "is not finite");
+    }
+  }
+}
+
+/// Every check on sizes and aliasing of a forward call (no element values read).
+template <real_scalar T>
+void check_forward_shapes(const char* function, step_layout const& layout, forward_arguments<T> const& a) {
+  check_same_size(function, "y", a.y.size(), a.x.size());
+  check_layout(function, layout, a.x.size(), a.steps.size());
+  if (a.has_offsets && a.offsets.size() != a.steps.size()) {
+    detail::throw_invalid_argument(function, "offsets.size()", a.offsets.size(),
+                                   "differs from steps.size() = " + std::to_string(a.steps.size()));
+  }
+  check_alias(function, "y", a.y, "x", a.x);
+  check_disjoint(function, "y", a.y, "steps", a.steps);
+  if (a.has_offsets) {
+    check_disjoint(function, "y", a.y, "offsets", a.offsets);
+  }
+}
+
+/// Every check on sizes, aliasing and grad_scale of a backward call.
+template <real_scalar T>
+void check_backward_shapes(const char* function, step_layout const& layout, backward_arguments<T> const& a) {
+  check_same_size(function, "dy", a.dy.size(), a.x.size());
+  check_same_size(function, "dx", a.dx.size(), a.x.size());
+  check_layout(function, layout, a.x.size(), a.steps.size());
+  if (a.dsteps.size() != a.steps.size()) {
+    detail::throw_invalid_argument(function, "dsteps.size()", a.dsteps.size(),
+                                   "differs from steps.size() = " + std::to_string(a.steps.size()));
+  }
+  if (a.has_offsets) {
+    if (a.offsets.size() != a.steps.size()) {
+      detail::throw_invalid_argument(function, "offsets.size()", a.offsets.size(),
+                                     "differs from steps.size() = " + std::to_string(a.steps.size()));
+    }
+    if (a.doffsets.size() != a.steps.size()) {
+      detail::throw_invalid_argument(function, "doffsets.size()", a.doffsets.size(),
+                                     "differs from steps.size() = " + std::to_string(a.steps.size()));
+    }
+  }
+  if (!std::isfinite(a.grad_scale)) {
+    detail::throw_invalid_argument(function, "grad_scale", a.grad_scale, "is not finite");
+  }
+  check_alias(function, "dx", a.dx, "x", a.x);
+  check_alias(function, "dx", a.dx, "dy", a.dy);
+  check_disjoint(function, "dx", a.dx, "steps", a.steps);
+  check_disjoint(function, "dsteps", a.dsteps, "x", a.x);
+  check_disjoint(function, "dsteps", a.dsteps, "dy", a.dy);
+  check_disjoint(function, "dsteps", a.dsteps, "dx", a.dx);
+  check_disjoint(function, "dsteps", a.dsteps, "steps", a.steps);
+  if (a.has_offsets) {
+    check_disjoint(function, "dx", a.dx, "offsets", a.offsets);
+    check_disjoint(function, "doffsets", a.doffsets, "x", a.x);
+    check_disjoint(function, "doffsets", a.doffsets, "dy", a.dy);
+    check_disjoint(function, "doffsets", a.doffsets, "dx", a.dx);
+    check_disjoint(function, "doffsets", a.doffsets, "steps", a.steps);
+    check_disjoint(function, "doffsets", a.doffsets, "offsets", a.offsets);
+    check_disjoint(function, "doffsets", a.doffsets, "dsteps", a.dsteps);
+    check_disjoint(function, "dsteps", a.dsteps, "offsets", a.offsets);
+  }
+}
+
+}  // namespace validation
+}  // namespace stableqat::exec

@@ -1,0 +1,70 @@
+// stableqat/exec/seq.hpp: exec::seq, the scalar reference backend.
+//
+// Plain loops over the per-element templates of core/lsq.hpp with V = T. The
+// other backends are tested against this one; it favours obviousness over speed.
+#pragma once
+
+#include <cstddef>
+#include <vector>
+
+#include "../core/lsq.hpp"
+#include "../quantizer.hpp"
+#include "arguments.hpp"
+#include "policy.hpp"
+
+namespace stableqat::exec {
+
+/// Calls f(i, k) for every element i in memory order with the index k of its
+/// step: the layout's rows share one step, or (per_column) each column has its own.
+template <class F>
+void for_each_element_step(step_layout const& layout, std::size_t numel, F&& f) {
+  if (numel == 0) {
+    return;
+  }
+  const std::size_t row = layout.row_length(numel);
+  const bool by_column = layout.step_per_column();
+  for (std::size_t start = 0, r = 0; start < numel; start += row, ++r) {
+    for (std::size_t j = 0; j < row; ++j) {
+      f(start + j, by_column ? j : r);
+    }
+  }
+}
+
+template <>
+struct backend<sequenced_policy> {
+  template <real_scalar T, class S>
+  static void forward(sequenced_policy, quantizer<T, S> const& q, forward_arguments<T> const& a) {
+    visit_kernel<T>(q.grid(), a.has_offsets, [&](auto const& levels, auto with_offsets) {
+      for_each_element_step(q.layout(), a.x.size(), [&](std::size_t i, std::size_t k) {
+        const T step = a.steps[k];
+        a.y[i] = fake_quantize_element(a.x[i], step, T(1) / step, offset_of(a.offsets, k, with_offsets), levels);
+      });
+    });
+  }
+
+  template <real_scalar T, class S>
+  static void backward(sequenced_policy, quantizer<T, S> const& q, backward_arguments<T> const& a) {
+    // Element terms are formed in T and summed in double, in memory order.
+    std::vector<double> step_sums(a.steps.size(), 0.0);
+    std::vector<double> offset_sums(a.has_offsets ? a.steps.size() : 0, 0.0);
+    visit_kernel<T>(q.grid(), a.has_offsets, [&](auto const& levels, auto with_offsets) {
+      for_each_element_step(q.layout(), a.x.size(), [&](std::size_t i, std::size_t k) {
+        const auto g = fake_quantize_backward_element(a.x[i], a.dy[i], T(1) / a.steps[k],
+                                                      offset_of(a.offsets, k, with_offsets), levels, q.surrogate());
+        a.dx[i] = g.dx;
+        step_sums[k] += static_cast<double>(g.dstep);
+        if constexpr (decltype(with_offsets)::value) {
+          offset_sums[k] += static_cast<double>(g.doffset);
+        }
+      });
+    });
+    for (std::size_t k = 0; k < step_sums.size(); ++k) {
+      a.dsteps[k] = static_cast<T>(a.grad_scale * step_sums[k]);
+    }
+    for (std::size_t k = 0; k < offset_sums.size(); ++k) {
+      a.doffsets[k] = static_cast<T>(a.grad_scale * offset_sums[k]);
+    }
+  }
+};
+
+}  // namespace stableqat::exec

@@ -1,0 +1,18 @@
+// stableqat/stableqat.hpp: everything for host code (CUDA: stableqat/cuda.cuh).
+#pragma once
+
+#include "core/config.hpp"
+#include "core/errors.hpp"
+#include "core/grid.hpp"
+#include "core/layout.hpp"
+#include "core/lsq.hpp"
+#include "core/math.hpp"
+#include "core/rounding.hpp"
+#include "core/step_init.hpp"
+#include "exec/policy.hpp"
+#include "exec/seq.hpp"
+#include "ops.hpp"
+#include "quantizer.hpp"
+#include "surrogates/concepts.hpp"
+#include "surrogates/fourier.hpp"
+#include "surrogates/fourier_round.hpp"

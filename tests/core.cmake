@@ -1,0 +1,1 @@
+# Foundation tests: core math, surrogates, the seq backend and argument checks.
