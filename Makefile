@@ -14,7 +14,7 @@ DEB_PACKAGES_FUZZ := clang libclang-rt-14-dev
 .PHONY: help deps deps-fuzz test test-release test-portable demo build-release bench docs clean
 
 help: ## list the targets
-	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 define install_missing
 	@missing=""; for p in $(1); do \

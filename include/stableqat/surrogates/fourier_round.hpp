@@ -51,9 +51,10 @@ STABLEQAT_HD T fourier_round(T x) {
 ///
 ///     d round_K / dx = 1 - 2 sum_{k=1}^{K} (-1)^(k+1) cos(2 pi k x).
 ///
-/// It equals 1 - 2K.. 1 + 2K in range and is negative near half-integers for
-/// every K >= 1 (e.g. -1 at x = 1/2 for K = 1): not a usable gradient, which is
-/// the point of contrast with fourier_surrogate. K = 0 gives 1 (STE).
+/// It peaks at 1 + 2K at half-integers (unbounded in K) and dips below zero
+/// for every K >= 1 (-1 at integers for odd K, e.g. K = 1): not a usable
+/// gradient, which is the point of contrast with fourier_surrogate. K = 0
+/// gives 1 (STE).
 template <int K, real_scalar T>
 STABLEQAT_HD T fourier_round_derivative(T x) {
   static_assert(K >= 0, "fourier_round_derivative<K>: K must be >= 0");
