@@ -54,8 +54,10 @@ build-release: deps
 	cmake --preset release -Wno-dev >/dev/null
 	cmake --build --preset release -j $(JOBS)
 
-demo: build-release ## run the main example
-	./build/release/examples/quickstart
+demo: deps ## 2-bit QAT on Fashion-MNIST: STE vs StableQAT across learning rates (a few minutes; DEMO_ARGS=--quick)
+	cmake --preset release -Wno-dev >/dev/null
+	cmake --build --preset release -j $(JOBS) --target qat_fashion_mnist
+	./build/release/examples/qat_fashion_mnist --out $(DEMO_OUT) $(DEMO_ARGS)
 
 clean: ## remove build trees
 	rm -rf build

@@ -16,3 +16,9 @@
 #include "surrogates/concepts.hpp"
 #include "surrogates/fourier.hpp"
 #include "surrogates/fourier_round.hpp"
+
+// exec::simd and exec::par need xsimd (host code only; nvcc never sees it).
+#if __has_include(<xsimd/xsimd.hpp>) && !defined(__CUDACC__)
+#include "exec/par.hpp"
+#include "exec/simd.hpp"
+#endif

@@ -39,7 +39,7 @@ STABLEQAT_HD constexpr V dequantize(V step, V level, no_offset) noexcept {
 }
 template <class V>
 STABLEQAT_HD constexpr V dequantize(V step, V level, V offset) noexcept {
-  return fma(step, level, offset);
+  return stableqat::fma(step, level, offset);
 }
 
 /// Forward fake quantization of one element (or one batch of lanes):
@@ -58,14 +58,14 @@ template <class V>
 struct lsq_element_gradients {
   V dx;       ///< gradient w.r.t. x: inside ? g(r) * dy : 0
   V dstep;    ///< unscaled step term: dy * (inside ? level - v : level)
-  V doffset;  ///< unscaled offset term: dy - dx (= dy * (inside ? 1 - g : 1))
+  V doffset;  ///< unscaled offset term: dy * (inside ? 1 - g : 1), i.e. dy - dx up to one rounding
 };
 
 /// Backward of one element, for upstream gradient dy and surrogate g = d round/dv:
 ///   inside  = qmin <= v <= qmax                       (inclusive, like PyTorch)
 ///   dx      = inside ? g(v - round(v)) * dy : 0
 ///   dstep_i = dy * (inside ? level - v : level)       (LSQ; level = clamp(v) outside)
-///   dofs_i  = dy - dx                                 (so dx + db = dy)
+///   dofs_i  = dy * (inside ? 1 - g : 1)               (= dy - dx: dx + db = dy)
 /// A NaN input gives dx = 0 and a NaN step term, so the NaN reaches the step
 /// gradient instead of vanishing.
 template <class V, class Levels, class Offset, class Surrogate>
@@ -77,9 +77,16 @@ STABLEQAT_HD constexpr lsq_element_gradients<V> fake_quantize_backward_element(
   const V level = levels.level(v, rounded);
   const auto inside = (V(levels.qmin) <= v) && (v <= V(levels.qmax));
   const V g = surrogate.derivative(v - rounded);
-  const V dx = select(inside, g * dy, V(T(0)));
-  const V dstep = dy * (level - select(inside, v, V(T(0))));
-  return {dx, dstep, dy - dx};
+  // Filled member by member: GCC 12 keeps dead stack copies of named batch
+  // locals that initialise a returned aggregate (two extra stores per batch).
+  lsq_element_gradients<V> out;
+  out.dx = select(inside, g * dy, V(T(0)));
+  out.dstep = dy * (level - select(inside, v, V(T(0))));
+  // dy * (1 - g) rounded once, through an explicit fma: written as dy - dx, the
+  // compiler fuses g * dy into the subtraction in some inlining contexts and
+  // not in others (-ffp-contract=fast), so backends would disagree.
+  out.doffset = select(inside, stableqat::fma(-g, dy, dy), dy);
+  return out;
 }
 
 /// LSQ's gradient scale 1 / sqrt(numel * max(qmax, 1)) (Esser et al. 2019),

@@ -36,11 +36,12 @@ template <class V>
 using scalar_of_t = typename scalar_of<V>::type;
 
 /// fma(a, b, c) = a*b + c, rounded once when the target fuses (CUDA devices,
-/// x86 hosts built with FMA/AVX-512) and as a*b then +c otherwise, which is
-/// what xsimd's batch `fma` does on the same build. Formulas spell every
-/// multiply-add through this shim so that the compiler's own contraction
-/// (GCC's default -ffp-contract=fast, nvcc's --fmad) cannot make two backends
-/// round differently.
+/// x86 hosts built with FMA/AVX-512) and as a*b then +c otherwise; batches go
+/// through batch_fma below, which the SIMD backend makes fuse on exactly the
+/// same builds. Formulas spell every multiply-add as `stableqat::fma(...)`
+/// (qualified) so that the compiler's own contraction (GCC's default
+/// -ffp-contract=fast, nvcc's --fmad) cannot make two backends round
+/// differently. In constant evaluation it is a*b + c (two roundings).
 template <real_scalar T>
 STABLEQAT_HD constexpr T fma(T a, T b, T c) noexcept {
 #if STABLEQAT_DEVICE_CODE
@@ -54,6 +55,37 @@ STABLEQAT_HD constexpr T fma(T a, T b, T c) noexcept {
     return a * b + c;
   }
 #endif
+}
+
+}  // namespace stableqat
+
+namespace stableqat_adl {
+// Outside namespace stableqat so that the unqualified call finds the batch
+// library's own fma by argument-dependent lookup, never stableqat::fma.
+template <class V>
+inline V batch_library_fma(V const& a, V const& b, V const& c) {
+  return fma(a, b, c);
+}
+}  // namespace stableqat_adl
+
+namespace stableqat {
+
+/// How a SIMD batch type computes fma(a, b, c). The default is the batch
+/// library's fma; a SIMD backend specialises it where that function does not
+/// fuse although the hardware can (xsimd 8.1's AVX-512 kernels compute a*b + c
+/// in two roundings), so that batches round exactly like the scalar shim.
+template <class V, class Enable = void>
+struct batch_fma {
+  static V apply(V const& a, V const& b, V const& c) { return stableqat_adl::batch_library_fma(a, b, c); }
+};
+
+/// Batch overload of fma: dispatches through batch_fma<V>. The formulas call
+/// `stableqat::fma` qualified, so this overload (not the batch library's,
+/// which ADL would otherwise prefer) is the one they reach.
+template <class V>
+  requires(!real_scalar<V>)
+inline V fma(V const& a, V const& b, V const& c) {
+  return batch_fma<V>::apply(a, b, c);
 }
 
 /// select(cond, a, b) = cond ? a : b, the scalar twin of xsimd::select.

@@ -167,8 +167,10 @@ void check_offset_values(const char* function, std::span<const T> offsets) {
 }
 
 /// Every check on sizes and aliasing of a forward call (no element values read).
-template <real_scalar T>
-void check_forward_shapes(const char* function, step_layout const& layout, forward_arguments<T> const& a) {
+/// Arguments: forward_arguments<T>, or a struct with the same members whose
+/// element spans hold another storage type (the CUDA backend's 16-bit floats).
+template <class Arguments>
+void check_forward_shapes(const char* function, step_layout const& layout, Arguments const& a) {
   check_same_size(function, "y", a.y.size(), a.x.size());
   check_layout(function, layout, a.x.size(), a.steps.size());
   if (a.has_offsets && a.offsets.size() != a.steps.size()) {
@@ -183,8 +185,9 @@ void check_forward_shapes(const char* function, step_layout const& layout, forwa
 }
 
 /// Every check on sizes, aliasing and grad_scale of a backward call.
-template <real_scalar T>
-void check_backward_shapes(const char* function, step_layout const& layout, backward_arguments<T> const& a) {
+/// Arguments: backward_arguments<T> or a struct with the same members (as above).
+template <class Arguments>
+void check_backward_shapes(const char* function, step_layout const& layout, Arguments const& a) {
   check_same_size(function, "dy", a.dy.size(), a.x.size());
   check_same_size(function, "dx", a.dx.size(), a.x.size());
   check_layout(function, layout, a.x.size(), a.steps.size());

@@ -53,7 +53,7 @@ STABLEQAT_HD constexpr V horner(V z, Table const& table, std::index_sequence<J..
   constexpr std::size_t last = sizeof...(J);
   V acc = V(table.q[last]);
   // Unrolled by the fold: acc = acc * z + q[last - 1 - J] for J = 0, 1, ...
-  ((acc = fma(acc, z, V(static_cast<T>(table.q[last - 1 - J])))), ...);
+  ((acc = stableqat::fma(acc, z, V(static_cast<T>(table.q[last - 1 - J])))), ...);
   return acc;
 }
 
@@ -157,7 +157,8 @@ class fourier_surrogate {
                                      "is not finite");
     }
     std::array<double, static_cast<std::size_t>(K)> a{};
-    for (std::size_t k = 0; k < a.size(); ++k) {
+    // `!=`, not `<`, in these loops: for K = 0 nvcc warns "pointless comparison with zero".
+    for (std::size_t k = 0; k != a.size(); ++k) {
       a[k] = amplitude * (k % 2 == 0 ? 1.0 : -1.0) / static_cast<double>(2 * k + 1);
     }
     assign(a, "amplitude", amplitude);
@@ -192,8 +193,8 @@ class fourier_surrogate {
     } else if constexpr (K == 1) {
       const V t = fourier_detail::one_minus_cos_pi(r);
       const V ca = V(static_cast<T>(scaled_[0]));
-      return fma(ca, t, V(static_cast<T>(numerator_at_zero_))) /
-             fma(-ca, t, V(static_cast<T>(denominator_at_zero_)));
+      return stableqat::fma(ca, t, V(static_cast<T>(numerator_at_zero_))) /
+             stableqat::fma(-ca, t, V(static_cast<T>(denominator_at_zero_)));
     } else {
       return evaluate_in_double(r, [this](auto r_double) { return this->rotated_ratio(r_double); });
     }
@@ -202,7 +203,7 @@ class fourier_surrogate {
   /// The coefficients a_k.
   [[nodiscard]] constexpr std::array<double, static_cast<std::size_t>(K)> coefficients() const noexcept {
     std::array<double, static_cast<std::size_t>(K)> a{};
-    for (std::size_t k = 0; k < a.size(); ++k) {
+    for (std::size_t k = 0; k != a.size(); ++k) {
       a[k] = coefficients_[k];
     }
     return a;
@@ -219,7 +220,7 @@ class fourier_surrogate {
       return std::numeric_limits<double>::infinity();
     } else {
       std::array<double, static_cast<std::size_t>(K)> a{};
-      for (std::size_t k = 0; k < a.size(); ++k) {
+      for (std::size_t k = 0; k != a.size(); ++k) {
         a[k] = (k % 2 == 0 ? 1.0 : -1.0) / static_cast<double>(2 * k + 1);
       }
       const auto e = fourier_detail::rotated_series_extremes<K>(a);
@@ -230,7 +231,7 @@ class fourier_surrogate {
 
  private:
   constexpr explicit fourier_surrogate(std::array<double, static_cast<std::size_t>(K)> const& a) {
-    for (std::size_t k = 0; k < a.size(); ++k) {
+    for (std::size_t k = 0; k != a.size(); ++k) {
       if (!fourier_detail::is_finite(a[k])) {
         detail::throw_invalid_argument(fourier_detail::surrogate_name(K) + "::from_coefficients",
                                        detail::indexed_name("coefficients", k), a[k], "is not finite");
@@ -276,16 +277,18 @@ class fourier_surrogate {
   template <class W>
   STABLEQAT_HD constexpr W rotated_ratio(W r) const noexcept {
     const W u = W(1.0) - fourier_detail::one_minus_cos_pi(r);
-    const W two_t2 = fma(W(4.0) * u, u, W(-2.0));  // 2 T_2(u) = 2 cos(2 pi r)
+    const W two_t2 = stableqat::fma(W(4.0) * u, u, W(-2.0));  // 2 T_2(u) = 2 cos(2 pi r)
     W b1 = W(0.0);
     W b2 = W(0.0);
     for (int k = K - 1; k >= 0; --k) {
-      const W b0 = fma(two_t2, b1, W(scaled_[k]) - b2);
+      const W b0 = stableqat::fma(two_t2, b1, W(scaled_[k]) - b2);
       b2 = b1;
       b1 = b0;
     }
-    const W c_s = u * (b1 - b2);
-    return (W(1.0) - c_s) / (W(1.0) + c_s);
+    // c S = u (b1 - b2); 1 -/+ c S through the fma shim so compiler contraction
+    // (GCC fuses `1 - u*d` under -march=native, clang does not) cannot change the bits.
+    const W d = b1 - b2;
+    return stableqat::fma(-u, d, W(1.0)) / stableqat::fma(u, d, W(1.0));
   }
 
   static constexpr std::size_t storage = K == 0 ? 1 : static_cast<std::size_t>(K);

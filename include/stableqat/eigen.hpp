@@ -1,0 +1,369 @@
+// stableqat/eigen.hpp: fake_quantize / fake_quantize_backward on Eigen matrices and vectors.
+//
+// The only header of the library that includes Eigen (3.4). It adds overloads
+// of the front-end functions of ops.hpp that take Eigen objects with direct
+// access to contiguous storage (Matrix, Array, Map, Ref, contiguous Blocks):
+//
+//     Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> W(out, in), Wq(out, in);
+//     Eigen::VectorXf steps(out);                       // one step per output channel (row)
+//     sq::quantizer<float, sq::fourier_surrogate<1>> q{sq::signed_grid(2)};
+//     sq::fake_quantize(sq::exec::seq, q, sq::eigen::steps_per::row, W, steps, Wq);
+//     sq::fake_quantize_backward(sq::exec::seq, q, sq::eigen::steps_per::row, W, steps, dWq, dW, dsteps);
+//
+// For matrices the steps follow an index of the matrix (one for the whole
+// matrix, one per row or one per column); the adapter maps that onto the
+// step_layout the storage order needs (see layout_for) and hands contiguous
+// spans to the span front-end, which validates and computes. For vectors the
+// quantizer's own layout applies to the vector's elements in order.
+#pragma once
+
+#include <concepts>
+#include <cstddef>
+#include <optional>
+#include <span>
+#include <string>
+#include <type_traits>
+
+#include <Eigen/Core>
+
+#include "stableqat.hpp"
+
+namespace stableqat {
+
+namespace eigen {
+
+/// Which index of a matrix the steps follow: one step for the whole matrix
+/// (steps.size() == 1), one per row (== rows()) or one per column (== cols()).
+enum class steps_per { matrix, row, column };
+
+/// An Eigen dense object (Matrix, Array, Map, Ref, Block) with direct access to
+/// its coefficients: its storage can be viewed as a span when it is contiguous.
+template <class E>
+concept dense_storage = std::derived_from<std::remove_cvref_t<E>, Eigen::DenseBase<std::remove_cvref_t<E>>> &&
+                        (int(std::remove_cvref_t<E>::Flags) & Eigen::DirectAccessBit) != 0;
+
+/// dense_storage whose coefficients can be written through it: a non-const
+/// plain object, or a writable view (Map, Ref, Block; the view itself may be const).
+template <class E>
+concept writable_dense_storage =
+    dense_storage<E> && (int(std::remove_cvref_t<E>::Flags) & Eigen::LvalueBit) != 0 &&
+    !(std::is_const_v<std::remove_reference_t<E>> &&
+      std::derived_from<std::remove_cvref_t<E>, Eigen::PlainObjectBase<std::remove_cvref_t<E>>>);
+
+/// dense_storage holding coefficients of type T.
+template <class E, class T>
+concept dense_of = dense_storage<E> && std::same_as<typename std::remove_cvref_t<E>::Scalar, T>;
+
+/// writable_dense_storage holding coefficients of type T.
+template <class E, class T>
+concept writable_dense_of = writable_dense_storage<E> && std::same_as<typename std::remove_cvref_t<E>::Scalar, T>;
+
+/// An Eigen vector type (one row or one column fixed at compile time).
+template <class E>
+concept vector_type = dense_storage<E> && bool(std::remove_cvref_t<E>::IsVectorAtCompileTime);
+
+/// The step_layout that makes steps follow `axis` of a rows x cols matrix stored
+/// row-major (`row_major`) or column-major, both extents positive:
+///
+///     axis      row-major storage     column-major storage
+///     matrix    per_tensor()          per_tensor()
+///     row       per_channel(cols)     per_column(rows)
+///     column    per_column(cols)      per_channel(rows)
+///
+/// (A row-major row, like a column-major column, is one contiguous run.)
+constexpr step_layout layout_for(steps_per axis, bool row_major, std::size_t rows, std::size_t cols) {
+  switch (axis) {
+    case steps_per::row:
+      return row_major ? per_channel(cols) : per_column(rows);
+    case steps_per::column:
+      return row_major ? per_column(cols) : per_channel(rows);
+    default:
+      return per_tensor();
+  }
+}
+
+/// layout_for with the storage order and extents of the Eigen object x.
+template <dense_storage E>
+step_layout layout_for(steps_per axis, E const& x) {
+  return layout_for(axis, bool(std::remove_cvref_t<E>::IsRowMajor), static_cast<std::size_t>(x.rows()),
+                    static_cast<std::size_t>(x.cols()));
+}
+
+}  // namespace eigen
+
+namespace eigen_detail {
+
+inline const char* axis_name(eigen::steps_per axis) noexcept {
+  switch (axis) {
+    case eigen::steps_per::row:
+      return "steps_per::row";
+    case eigen::steps_per::column:
+      return "steps_per::column";
+    default:
+      return "steps_per::matrix";
+  }
+}
+
+/// The storage of e as one span in memory order. Throws unless it is contiguous:
+/// unit inner stride, and the outer stride equal to the inner size.
+template <class T, class E>
+std::span<T> storage_span(const char* function, const char* name, E const& e, T* data) {
+  const auto numel = static_cast<std::size_t>(e.size());
+  if (numel == 0) {
+    return {};
+  }
+  if (e.innerStride() != 1) {
+    detail::throw_invalid_argument(function, std::string(name) + ".innerStride()", e.innerStride(),
+                                   "must be 1: the Eigen adapter needs contiguous storage (copy the expression "
+                                   "into a Matrix first)");
+  }
+  if (e.outerSize() > 1 && e.outerStride() != e.innerSize()) {
+    detail::throw_invalid_argument(function, std::string(name) + ".outerStride()", e.outerStride(),
+                                   "differs from " + std::string(name) + ".innerSize() = " +
+                                       std::to_string(e.innerSize()) +
+                                       ": the Eigen adapter needs contiguous storage (copy the block into a "
+                                       "Matrix first)");
+  }
+  return std::span<T>(data, numel);
+}
+
+/// A read-only input as a span.
+template <class E>
+auto input_span(const char* function, const char* name, E const& e) {
+  using T = typename std::remove_cvref_t<E>::Scalar;
+  return storage_span<const T>(function, name, e, e.data());
+}
+
+/// A writable output as a span; a const view (const Ref<MatrixXf>&) still
+/// writes through to its target, as Eigen's own functions do.
+template <class E>
+auto output_span(const char* function, const char* name, E&& e) {
+  using D = std::remove_cvref_t<E>;
+  using T = typename D::Scalar;
+  return storage_span<T>(function, name, e, const_cast<D&>(e).data());
+}
+
+/// Same shape as x, reported like the span front-end's size errors.
+template <class X, class Y>
+void check_same_shape(const char* function, const char* name, X const& x, Y const& y) {
+  if (y.rows() != x.rows()) {
+    detail::throw_invalid_argument(function, std::string(name) + ".rows()", y.rows(),
+                                   "differs from x.rows() = " + std::to_string(x.rows()));
+  }
+  if (y.cols() != x.cols()) {
+    detail::throw_invalid_argument(function, std::string(name) + ".cols()", y.cols(),
+                                   "differs from x.cols() = " + std::to_string(x.cols()));
+  }
+}
+
+template <class X, class Y>
+constexpr void require_same_order() {
+  static_assert(bool(std::remove_cvref_t<X>::IsRowMajor) == bool(std::remove_cvref_t<Y>::IsRowMajor),
+                "stableqat Eigen adapter: every matrix of one call must have the same storage order "
+                "(RowMajor or ColMajor) so that element i in memory is the same (row, col) in each");
+}
+
+/// Step count the axis needs, checked like the span front-end's steps.size() check.
+template <class X>
+void check_step_count(const char* function, const char* name, eigen::steps_per axis, X const& x, std::size_t count) {
+  const std::size_t expected = axis == eigen::steps_per::row      ? static_cast<std::size_t>(x.rows())
+                               : axis == eigen::steps_per::column ? static_cast<std::size_t>(x.cols())
+                                                                  : std::size_t{1};
+  if (count != expected) {
+    detail::throw_invalid_argument(function, std::string(name) + ".size()", count,
+                                   "differs from the " + std::to_string(expected) + " step(s) " + axis_name(axis) +
+                                       " needs for a " + std::to_string(x.rows()) + "x" + std::to_string(x.cols()) +
+                                       " matrix");
+  }
+}
+
+/// The quantizer with the layout the axis maps to. q's own layout must be
+/// per_tensor() (no opinion) or that very layout.
+template <real_scalar T, class S, class X>
+quantizer<T, S> with_axis_layout(const char* function, quantizer<T, S> const& q, eigen::steps_per axis, X const& x) {
+  const step_layout mapped = eigen::layout_for(axis, x);
+  if (q.layout() != per_tensor() && q.layout() != mapped) {
+    detail::throw_invalid_argument(
+        function, "q.layout().extent()", q.layout().extent(),
+        std::string("of the quantizer's ") + q.layout().name() + " layout conflicts with " + axis_name(axis) +
+            " on this " + (std::remove_cvref_t<X>::IsRowMajor ? "row" : "column") + "-major matrix, which needs " +
+            mapped.name() + "(" + std::to_string(mapped.extent()) +
+            "); give the quantizer per_tensor() and let the adapter map the axis");
+  }
+  return quantizer<T, S>{q.grid(), q.surrogate(), mapped};
+}
+
+inline constexpr const char* forward_name = "stableqat::fake_quantize";
+inline constexpr const char* backward_name = "stableqat::fake_quantize_backward";
+
+}  // namespace eigen_detail
+
+/// Forward fake quantization of an Eigen matrix whose steps follow `axis`:
+/// y(i, j) = s * clamp(round_half_even(x(i, j) / s), qmin, qmax) with s the step
+/// of row i (steps_per::row), of column j (steps_per::column) or the only one.
+///
+/// x, y: contiguous storage of the same shape and storage order (y may be x);
+/// steps: contiguous, 1 / rows / cols entries. q.layout() must be per_tensor()
+/// or eigen::layout_for(axis, x). Errors as the span front-end:
+/// std::invalid_argument naming the argument, before anything is written.
+template <exec::execution_policy Policy, real_scalar T, class S, eigen::dense_of<T> X, eigen::dense_of<T> Steps,
+          eigen::writable_dense_of<T> Y>
+void fake_quantize(Policy const& policy, quantizer<T, S> const& q, eigen::steps_per axis, X const& x,
+                   Steps const& steps, Y&& y) {
+  using namespace eigen_detail;
+  require_same_order<X, Y>();
+  check_same_shape(forward_name, "y", x, y);
+  check_step_count(forward_name, "steps", axis, x, static_cast<std::size_t>(steps.size()));
+  const auto xs = input_span(forward_name, "x", x);
+  const auto ss = input_span(forward_name, "steps", steps);
+  const auto ys = output_span(forward_name, "y", y);
+  if (xs.empty()) {  // no layout for a matrix with a zero extent; check the values as the span API does
+    exec::validation::check_step_values(forward_name, ss);
+    return;
+  }
+  fake_quantize(policy, with_axis_layout(forward_name, q, axis, x), xs, ss, ys);
+}
+
+/// Forward with one learnable offset per step (LSQ+): y = s * clamp(round((x - b)/s)) + b.
+template <exec::execution_policy Policy, real_scalar T, class S, eigen::dense_of<T> X, eigen::dense_of<T> Steps,
+          eigen::writable_dense_of<T> Y, eigen::dense_of<T> Offsets>
+void fake_quantize(Policy const& policy, quantizer<T, S> const& q, eigen::steps_per axis, X const& x,
+                   Steps const& steps, Y&& y, Offsets const& offsets) {
+  using namespace eigen_detail;
+  require_same_order<X, Y>();
+  check_same_shape(forward_name, "y", x, y);
+  check_step_count(forward_name, "steps", axis, x, static_cast<std::size_t>(steps.size()));
+  check_step_count(forward_name, "offsets", axis, x, static_cast<std::size_t>(offsets.size()));
+  const auto xs = input_span(forward_name, "x", x);
+  const auto ss = input_span(forward_name, "steps", steps);
+  const auto ys = output_span(forward_name, "y", y);
+  const auto os = input_span(forward_name, "offsets", offsets);
+  if (xs.empty()) {
+    exec::validation::check_step_values(forward_name, ss);
+    exec::validation::check_offset_values(forward_name, os);
+    return;
+  }
+  fake_quantize(policy, with_axis_layout(forward_name, q, axis, x), xs, ss, ys, os);
+}
+
+/// Backward pass of an Eigen matrix whose steps follow `axis` (formulas as the
+/// span front-end): dx = inside ? g(r) dy : 0 element by element, and
+/// dsteps[k] = grad_scale * sum over step k's row/column/matrix of the LSQ step
+/// terms. grad_scale defaults to lsq_grad_scale(x.size(), q.grid()).
+/// x, dy, dx: same shape and storage order (dx may alias x or dy); steps and
+/// dsteps: contiguous, 1 / rows / cols entries. An empty x sets dsteps to 0.
+template <exec::execution_policy Policy, real_scalar T, class S, eigen::dense_of<T> X, eigen::dense_of<T> Steps,
+          eigen::dense_of<T> DY, eigen::writable_dense_of<T> DX, eigen::writable_dense_of<T> DSteps>
+void fake_quantize_backward(Policy const& policy, quantizer<T, S> const& q, eigen::steps_per axis, X const& x,
+                            Steps const& steps, DY const& dy, DX&& dx, DSteps&& dsteps,
+                            std::optional<double> grad_scale = std::nullopt) {
+  using namespace eigen_detail;
+  require_same_order<X, DY>();
+  require_same_order<X, DX>();
+  check_same_shape(backward_name, "dy", x, dy);
+  check_same_shape(backward_name, "dx", x, dx);
+  check_step_count(backward_name, "steps", axis, x, static_cast<std::size_t>(steps.size()));
+  check_step_count(backward_name, "dsteps", axis, x, static_cast<std::size_t>(dsteps.size()));
+  const auto xs = input_span(backward_name, "x", x);
+  const auto ss = input_span(backward_name, "steps", steps);
+  const auto dys = input_span(backward_name, "dy", dy);
+  const auto dxs = output_span(backward_name, "dx", dx);
+  const auto dss = output_span(backward_name, "dsteps", dsteps);
+  if (xs.empty()) {
+    exec::validation::check_step_values(backward_name, ss);
+    for (T& d : dss) d = T(0);
+    return;
+  }
+  fake_quantize_backward(policy, with_axis_layout(backward_name, q, axis, x), xs, ss, dys, dxs, dss, grad_scale);
+}
+
+/// Backward with offsets: additionally doffsets[k] = grad_scale * sum over step k of (dy - dx).
+template <exec::execution_policy Policy, real_scalar T, class S, eigen::dense_of<T> X, eigen::dense_of<T> Steps,
+          eigen::dense_of<T> DY, eigen::writable_dense_of<T> DX, eigen::writable_dense_of<T> DSteps,
+          eigen::dense_of<T> Offsets, eigen::writable_dense_of<T> DOffsets>
+void fake_quantize_backward(Policy const& policy, quantizer<T, S> const& q, eigen::steps_per axis, X const& x,
+                            Steps const& steps, DY const& dy, DX&& dx, DSteps&& dsteps, Offsets const& offsets,
+                            DOffsets&& doffsets, std::optional<double> grad_scale = std::nullopt) {
+  using namespace eigen_detail;
+  require_same_order<X, DY>();
+  require_same_order<X, DX>();
+  check_same_shape(backward_name, "dy", x, dy);
+  check_same_shape(backward_name, "dx", x, dx);
+  check_step_count(backward_name, "steps", axis, x, static_cast<std::size_t>(steps.size()));
+  check_step_count(backward_name, "dsteps", axis, x, static_cast<std::size_t>(dsteps.size()));
+  check_step_count(backward_name, "offsets", axis, x, static_cast<std::size_t>(offsets.size()));
+  check_step_count(backward_name, "doffsets", axis, x, static_cast<std::size_t>(doffsets.size()));
+  const auto xs = input_span(backward_name, "x", x);
+  const auto ss = input_span(backward_name, "steps", steps);
+  const auto dys = input_span(backward_name, "dy", dy);
+  const auto dxs = output_span(backward_name, "dx", dx);
+  const auto dss = output_span(backward_name, "dsteps", dsteps);
+  const auto os = input_span(backward_name, "offsets", offsets);
+  const auto dos = output_span(backward_name, "doffsets", doffsets);
+  if (xs.empty()) {
+    exec::validation::check_step_values(backward_name, ss);
+    exec::validation::check_offset_values(backward_name, os);
+    for (T& d : dss) d = T(0);
+    for (T& d : dos) d = T(0);
+    return;
+  }
+  fake_quantize_backward(policy, with_axis_layout(backward_name, q, axis, x), xs, ss, dys, dxs, dss, os, dos,
+                         grad_scale);
+}
+
+/// Forward fake quantization of an Eigen vector: exactly the span front-end on
+/// its elements in order, with the quantizer's own layout (per_tensor(),
+/// per_group(n), per_channel(n), per_column(n) as for a span). x, y: vectors of
+/// the same size with unit stride (a row or column vector either way).
+template <exec::execution_policy Policy, real_scalar T, class S, eigen::dense_of<T> X, eigen::dense_of<T> Steps,
+          eigen::writable_dense_of<T> Y>
+  requires eigen::vector_type<X> && eigen::vector_type<Y>
+void fake_quantize(Policy const& policy, quantizer<T, S> const& q, X const& x, Steps const& steps, Y&& y) {
+  using namespace eigen_detail;
+  fake_quantize(policy, q, input_span(forward_name, "x", x), input_span(forward_name, "steps", steps),
+                output_span(forward_name, "y", y));
+}
+
+/// Vector forward with offsets (LSQ+).
+template <exec::execution_policy Policy, real_scalar T, class S, eigen::dense_of<T> X, eigen::dense_of<T> Steps,
+          eigen::writable_dense_of<T> Y, eigen::dense_of<T> Offsets>
+  requires eigen::vector_type<X> && eigen::vector_type<Y>
+void fake_quantize(Policy const& policy, quantizer<T, S> const& q, X const& x, Steps const& steps, Y&& y,
+                   Offsets const& offsets) {
+  using namespace eigen_detail;
+  fake_quantize(policy, q, input_span(forward_name, "x", x), input_span(forward_name, "steps", steps),
+                output_span(forward_name, "y", y),
+                input_span(forward_name, "offsets", offsets));
+}
+
+/// Vector backward pass: the span front-end on the vectors' elements in order.
+template <exec::execution_policy Policy, real_scalar T, class S, eigen::dense_of<T> X, eigen::dense_of<T> Steps,
+          eigen::dense_of<T> DY, eigen::writable_dense_of<T> DX, eigen::writable_dense_of<T> DSteps>
+  requires eigen::vector_type<X> && eigen::vector_type<DY> && eigen::vector_type<DX>
+void fake_quantize_backward(Policy const& policy, quantizer<T, S> const& q, X const& x, Steps const& steps,
+                            DY const& dy, DX&& dx, DSteps&& dsteps, std::optional<double> grad_scale = std::nullopt) {
+  using namespace eigen_detail;
+  fake_quantize_backward(policy, q, input_span(backward_name, "x", x), input_span(backward_name, "steps", steps),
+                         input_span(backward_name, "dy", dy),
+                         output_span(backward_name, "dx", dx),
+                         output_span(backward_name, "dsteps", dsteps), grad_scale);
+}
+
+/// Vector backward pass with offsets (LSQ+).
+template <exec::execution_policy Policy, real_scalar T, class S, eigen::dense_of<T> X, eigen::dense_of<T> Steps,
+          eigen::dense_of<T> DY, eigen::writable_dense_of<T> DX, eigen::writable_dense_of<T> DSteps,
+          eigen::dense_of<T> Offsets, eigen::writable_dense_of<T> DOffsets>
+  requires eigen::vector_type<X> && eigen::vector_type<DY> && eigen::vector_type<DX>
+void fake_quantize_backward(Policy const& policy, quantizer<T, S> const& q, X const& x, Steps const& steps,
+                            DY const& dy, DX&& dx, DSteps&& dsteps, Offsets const& offsets, DOffsets&& doffsets,
+                            std::optional<double> grad_scale = std::nullopt) {
+  using namespace eigen_detail;
+  fake_quantize_backward(policy, q, input_span(backward_name, "x", x), input_span(backward_name, "steps", steps),
+                         input_span(backward_name, "dy", dy),
+                         output_span(backward_name, "dx", dx),
+                         output_span(backward_name, "dsteps", dsteps),
+                         input_span(backward_name, "offsets", offsets),
+                         output_span(backward_name, "doffsets", doffsets), grad_scale);
+}
+
+}  // namespace stableqat

@@ -1,0 +1,61 @@
+// stableqat/exec/cuda/storage.hpp: element storage types of the CUDA backend.
+//
+// Tensors may be stored in a narrower type than the one the math runs in:
+// __half and __nv_bfloat16 tensors are widened to float, computed with the
+// float formulas of core/, and each output is rounded back to storage once
+// (round to nearest, ties to even). float and double are stored as computed.
+// Usable from host code too (cuda_fp16.h and cuda_bf16.h compile with g++),
+// which is how the conversions are tested without a GPU.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <concepts>
+#include <cstddef>
+
+#include "../../core/config.hpp"
+#include "../../core/math.hpp"
+
+namespace stableqat::exec {
+
+/// How elements of storage type E are computed on: `compute_type` is the type
+/// the formulas run in, `to_compute(e)` widens exactly, `to_storage(c)` rounds
+/// to nearest even (overflow gives ±inf, NaN stays NaN). Specialised for
+/// float, double, __half and __nv_bfloat16.
+template <class E>
+struct storage_traits;
+
+template <real_scalar T>
+struct storage_traits<T> {
+  using compute_type = T;
+  STABLEQAT_HD static constexpr T to_compute(T value) noexcept { return value; }
+  STABLEQAT_HD static constexpr T to_storage(T value) noexcept { return value; }
+};
+
+template <>
+struct storage_traits<__half> {
+  using compute_type = float;
+  STABLEQAT_HD static float to_compute(__half value) noexcept { return __half2float(value); }
+  STABLEQAT_HD static __half to_storage(float value) noexcept { return __float2half_rn(value); }
+};
+
+template <>
+struct storage_traits<__nv_bfloat16> {
+  using compute_type = float;
+  STABLEQAT_HD static float to_compute(__nv_bfloat16 value) noexcept { return __bfloat162float(value); }
+  STABLEQAT_HD static __nv_bfloat16 to_storage(float value) noexcept { return __float2bfloat16_rn(value); }
+};
+
+/// E is a storage type whose elements are computed in T: E == T, or a 16-bit
+/// float type (__half, __nv_bfloat16) with T = float.
+template <class E, class T>
+concept storage_for = real_scalar<T> && requires { typename storage_traits<E>::compute_type; } &&
+                      std::same_as<typename storage_traits<E>::compute_type, T>;
+
+/// Elements per 16-byte vector access: 4 float, 2 double, 8 half / bfloat16.
+/// The kernels hand each lane chunks of this many consecutive elements.
+template <class E>
+inline constexpr std::size_t chunk_elements = 16 / sizeof(E);
+
+}  // namespace stableqat::exec

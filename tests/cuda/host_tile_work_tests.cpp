@@ -1,0 +1,243 @@
+// Host tests (g++) of the CUDA kernels' per-lane work (exec/cuda/tile_work.hpp).
+//
+// emulate_launch() runs a launch on the host exactly as the kernels split it:
+// every tile, every lane of its group, the lanes' sums added per tile, the
+// tile sums stored or written as partial sums, then the second pass. Its
+// results are compared with exec::seq, the reference backend, for every layout,
+// grid kind, offsets on and off, all four storage types and special values.
+// What only a GPU can check (vector loads, shuffles, cub::BlockReduce, launch
+// configuration) is in cuda_device_tests.
+#include <doctest/doctest.h>
+
+#include <stableqat/exec/cuda/storage.hpp>
+#include <stableqat/exec/cuda/tile_work.hpp>
+#include <stableqat/exec/cuda/tiling.hpp>
+#include <stableqat/stableqat.hpp>
+
+#include "test_problems.hpp"
+
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <span>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+namespace sq = stableqat;
+namespace cd = stableqat::exec::cuda_detail;
+using namespace stableqat::test;
+
+namespace {
+
+/// A launch of the CUDA backend run lane by lane on the host.
+template <bool Backward, class E, class T, class S>
+void emulate_launch(sq::quantizer<T, S> const& q, std::size_t numel, cd::element_buffers<E, T> const& b,
+                    cd::gradient_buffers<T> g, bool has_offsets, bool aligned) {
+  const cd::launch_plan plan = cd::plan_launch(q.layout(), numel, sq::exec::chunk_elements<E>, aligned, Backward,
+                                               /* resident blocks, irrelevant here */ 64);
+  const cd::row_tiling& rows = plan.rows;
+  const cd::column_tiling& columns = plan.columns;
+  const cd::partial_sums_layout& partials = plan.partials;
+  std::vector<double> partial_steps(plan.partial_count, std::numeric_limits<double>::quiet_NaN());
+  std::vector<double> partial_offsets(has_offsets ? plan.partial_count : 0, std::numeric_limits<double>::quiet_NaN());
+  g.partial_steps = partial_steps.data();
+  g.partial_offsets = partial_offsets.data();
+  sq::exec::visit_kernel<T>(q.grid(), has_offsets, [&](auto const& levels, auto with_offsets) {
+    constexpr bool offsets = decltype(with_offsets)::value;
+    if (!plan.by_column) {
+      for (std::size_t tile = 0; tile < rows.tiles; ++tile) {
+        cd::gradient_sums total;
+        for (unsigned lane = 0; lane < rows.group_lanes; ++lane) {
+          const auto s = cd::row_tile_lane<Backward, offsets>(rows, b, tile, lane, levels, q.surrogate());
+          total.step += s.step;
+          total.offset += s.offset;
+        }
+        if constexpr (Backward) {
+          cd::store_row_tile_sums<offsets>(rows, g, tile, total);
+        }
+      }
+    } else {
+      for (std::size_t tile = 0; tile < columns.tiles; ++tile) {
+        for (unsigned column_lane = 0; column_lane < columns.column_lanes; ++column_lane) {
+          cd::column_sums<E> total{};
+          for (unsigned row_lane = 0; row_lane < columns.row_lanes; ++row_lane) {
+            const auto s =
+                cd::column_tile_lane<Backward, offsets>(columns, b, tile, row_lane, column_lane, levels, q.surrogate());
+            for (std::size_t e = 0; e < sq::exec::chunk_elements<E>; ++e) {
+              total.column[e].step += s.column[e].step;
+              total.column[e].offset += s.column[e].offset;
+            }
+          }
+          if constexpr (Backward) {
+            cd::store_column_tile_sums<offsets>(columns, g, tile, column_lane, total);
+          }
+        }
+      }
+    }
+    if constexpr (Backward) {
+      if (plan.finalize_blocks > 0) {  // the second pass
+        for (std::size_t k = 0; k < partials.steps; ++k) {
+          double step = 0.0;
+          double offset = 0.0;
+          for (unsigned thread = 0; thread < cd::block_threads; ++thread) {
+            step += cd::strided_partial_sum(g.partial_steps, partials, k, thread, cd::block_threads);
+            if (offsets) {
+              offset += cd::strided_partial_sum(g.partial_offsets, partials, k, thread, cd::block_threads);
+            }
+          }
+          g.dsteps[k] = static_cast<T>(g.grad_scale * step);
+          if (offsets) {
+            g.doffsets[k] = static_cast<T>(g.grad_scale * offset);
+          }
+        }
+      }
+    }
+  });
+}
+
+/// Forward and backward of one problem through the emulated launch and through
+/// exec::seq (on the widened inputs, outputs rounded to storage once).
+template <class E, class S>
+void check_against_seq(sq::quantizer<compute_t<E>, S> const& q, std::size_t numel, bool has_offsets, bool nan,
+                       unsigned seed) {
+  using T = compute_t<E>;
+  using traits = sq::exec::storage_traits<E>;
+  CAPTURE(numel);
+  CAPTURE(has_offsets);
+  CAPTURE(q.layout().name());
+  CAPTURE(q.layout().extent());
+  CAPTURE(q.grid().qmin());
+  CAPTURE(q.grid().qmax());
+  const problem<E> p = make_problem<E>(q.grid(), q.layout(), numel, nan, seed);
+  const std::vector<T> x = widened(p.x);
+  const std::vector<T> dy = widened(p.dy);
+  std::span<const T> offsets = has_offsets ? std::span<const T>(p.offsets) : std::span<const T>();
+
+  // Forward, out of place and in place (y == x).
+  std::vector<T> y_seq(numel);
+  if (has_offsets) {
+    sq::fake_quantize(sq::exec::seq, q, x, p.steps, y_seq, offsets);
+  } else {
+    sq::fake_quantize(sq::exec::seq, q, x, p.steps, y_seq);
+  }
+  for (bool in_place : {false, true}) {
+    std::vector<E> y = in_place ? p.x : std::vector<E>(numel);
+    const E* xs = in_place ? y.data() : p.x.data();
+    emulate_launch<false>(q, numel, cd::element_buffers<E, T>{xs, nullptr, y.data(), p.steps.data(), offsets.data()},
+                          cd::gradient_buffers<T>{}, has_offsets, true);
+    for (std::size_t i = 0; i < numel; ++i) {
+      INFO("y[" << i << "], x = " << x[i] << ", in place " << in_place);
+      REQUIRE(same_bits(y[i], traits::to_storage(y_seq[i])));
+    }
+  }
+
+  // Backward, dx out of place and in place over dy; default LSQ grad scale.
+  const double grad_scale = sq::lsq_grad_scale(numel, q.grid());
+  std::vector<T> dx_seq(numel);
+  std::vector<T> dsteps_seq(p.steps.size());
+  std::vector<T> doffsets_seq(p.steps.size());
+  if (has_offsets) {
+    sq::fake_quantize_backward(sq::exec::seq, q, x, p.steps, dy, dx_seq, dsteps_seq, offsets, doffsets_seq);
+  } else {
+    sq::fake_quantize_backward(sq::exec::seq, q, x, p.steps, dy, dx_seq, dsteps_seq);
+  }
+  const auto step_scale = absolute_term_sums(q, x, dy, p.steps, p.offsets, has_offsets, false);
+  const auto offset_scale = absolute_term_sums(q, x, dy, p.steps, p.offsets, has_offsets, true);
+  for (bool aligned : {true, false}) {
+    std::vector<E> dx = aligned ? std::vector<E>(numel) : p.dy;  // unaligned run: dx aliases dy
+    const E* dys = aligned ? p.dy.data() : dx.data();
+    std::vector<T> dsteps(p.steps.size(), T(-7));
+    std::vector<T> doffsets(p.steps.size(), T(-7));
+    cd::gradient_buffers<T> g;
+    g.dsteps = dsteps.data();
+    g.doffsets = has_offsets ? doffsets.data() : nullptr;
+    g.grad_scale = grad_scale;
+    emulate_launch<true>(q, numel, cd::element_buffers<E, T>{p.x.data(), dys, dx.data(), p.steps.data(), offsets.data()},
+                         g, has_offsets, aligned);
+    for (std::size_t i = 0; i < numel; ++i) {
+      INFO("dx[" << i << "], x = " << x[i] << ", dy = " << dy[i]);
+      REQUIRE(same_bits(dx[i], traits::to_storage(dx_seq[i])));
+    }
+    check_step_gradients(dsteps, dsteps_seq, step_scale, grad_scale, "dsteps");
+    if (has_offsets) {
+      check_step_gradients(doffsets, doffsets_seq, offset_scale, grad_scale, "doffsets");
+    }
+  }
+}
+
+template <class E, class S>
+void check_all_layouts(S const& surrogate) {
+  const sq::grid grids[] = {sq::signed_grid(4), sq::unsigned_grid(2), sq::ternary_grid(), sq::signed_grid(1)};
+  unsigned seed = 1;
+  for (auto const& g : grids) {
+    for (auto const& c : layout_cases()) {
+      const sq::quantizer<compute_t<E>, S> q{g, surrogate, c.layout};
+      for (bool has_offsets : {false, true}) {
+        check_against_seq<E>(q, c.numel, has_offsets, false, ++seed);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("cuda tile work: float matches exec::seq over layouts, grids and offsets") {
+  check_all_layouts<float>(sq::fourier_surrogate<1>{});
+  check_all_layouts<float>(sq::ste{});
+  check_all_layouts<float>(sq::fourier_surrogate<2>{0.23});
+}
+
+TEST_CASE("cuda tile work: double matches exec::seq") {
+  check_all_layouts<double>(sq::fourier_surrogate<1>{});
+}
+
+TEST_CASE("cuda tile work: __half and __nv_bfloat16 compute in float and round once") {
+  check_all_layouts<__half>(sq::fourier_surrogate<1>{});
+  check_all_layouts<__nv_bfloat16>(sq::fourier_surrogate<1>{});
+}
+
+TEST_CASE("cuda tile work: NaN reaches the step gradient, not dx") {
+  const sq::quantizer<float, sq::fourier_surrogate<1>> q{sq::signed_grid(4), {}, sq::per_channel(100)};
+  check_against_seq<float>(q, 100 * 3, false, true, 99);
+  const sq::quantizer<float, sq::ste> qc{sq::signed_grid(3), {}, sq::per_column(100)};
+  check_against_seq<float>(qc, 100 * 3, true, true, 98);
+  check_against_seq<__half>(q, 100 * 3, true, true, 97);
+}
+
+TEST_CASE("cuda tile work: a hand-computed per-channel example") {
+  // Independent of exec::seq: 2 rows of 3 floats, signed_grid(2) = [-2, 1], STE.
+  // Row 0, step 0.5: x = 0.3 -> v = 0.6 -> n = 1 -> y = 0.5;  x = -2 -> v = -4 -> y = -1 (clamped);
+  //                  x = 0.25 -> v = 0.5 -> n = 0 (tie to even) -> y = 0.
+  // Row 1, step 2:   x = 3 -> v = 1.5 -> n = 2 -> clamped to 1 -> y = 2;  x = -1 -> v = -0.5 -> n = -0 -> y = -0;
+  //                  x = 5 -> v = 2.5 -> y = 2.
+  const sq::quantizer<float, sq::ste> q{sq::signed_grid(2), {}, sq::per_channel(3)};
+  const std::vector<float> x = {0.3f, -2.0f, 0.25f, 3.0f, -1.0f, 5.0f};
+  const std::vector<float> steps = {0.5f, 2.0f};
+  std::vector<float> y(6, 99.0f);
+  emulate_launch<false>(q, 6, cd::element_buffers<float, float>{x.data(), nullptr, y.data(), steps.data(), nullptr},
+                        cd::gradient_buffers<float>{}, false, true);
+  CHECK(y[0] == 0.5f);
+  CHECK(y[1] == -1.0f);
+  CHECK(y[2] == 0.0f);
+  CHECK(y[3] == 2.0f);
+  CHECK(y[4] == 0.0f);
+  CHECK(std::signbit(y[4]));
+  CHECK(y[5] == 2.0f);
+  // Backward with dy = 1, grad_scale 1: step terms (inside ? n - v : level):
+  // row 0: (1 - 0.6) + (-2) + (0 - 0.5) = -2.1;  row 1: 1 (clamped) + (-0 + 0.5) + 1 (clamped) = 2.5.
+  const std::vector<float> dy(6, 1.0f);
+  std::vector<float> dx(6, 99.0f);
+  std::vector<float> dsteps(2, 99.0f);
+  cd::gradient_buffers<float> g;
+  g.dsteps = dsteps.data();
+  emulate_launch<true>(q, 6, cd::element_buffers<float, float>{x.data(), dy.data(), dx.data(), steps.data(), nullptr},
+                       g, false, true);
+  // Outside [-2, 1], dx = 0: x = -2 (v = -4), x = 3 (v = 1.5), x = 5 (v = 2.5).
+  CHECK(dx == std::vector<float>{1, 0, 1, 0, 1, 0});
+  CHECK(dsteps[0] == doctest::Approx(-2.1).epsilon(1e-6));
+  CHECK(dsteps[1] == doctest::Approx(2.5).epsilon(1e-6));
+}

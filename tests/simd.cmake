@@ -1,0 +1,5 @@
+# exec::simd and exec::par against exec::seq (issue 3). Needs xsimd; exec::par
+# uses OpenMP when found and otherwise runs as exec::simd (still tested).
+if(STABLEQAT_WITH_XSIMD)
+  stableqat_add_test(test_simd_par SOURCES test_simd_par.cpp LABELS simd)
+endif()

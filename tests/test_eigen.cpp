@@ -1,0 +1,313 @@
+// Eigen adapters (stableqat/eigen.hpp) against the span front-end and against
+// element formulas written out independently here (long double sums).
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstddef>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <Eigen/Core>
+
+#include <stableqat/eigen.hpp>
+
+namespace sq = stableqat;
+using sq::eigen::steps_per;
+
+namespace {
+
+using row_major_f = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using col_major_f = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor>;
+using surrogate_type = sq::fourier_surrogate<1>;
+using quantizer_f = sq::quantizer<float, surrogate_type>;
+
+const quantizer_f q2{sq::signed_grid(2), surrogate_type{0.21}};
+
+template <class M>
+M random_matrix(Eigen::Index rows, Eigen::Index cols, unsigned seed, float scale = 1.0f) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-scale, scale);
+  M m(rows, cols);
+  for (Eigen::Index i = 0; i < rows; ++i) {
+    for (Eigen::Index j = 0; j < cols; ++j) {
+      m(i, j) = dist(rng);
+    }
+  }
+  return m;
+}
+
+Eigen::VectorXf positive_steps(Eigen::Index n, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(0.2f, 0.6f);
+  Eigen::VectorXf s(n);
+  for (Eigen::Index k = 0; k < n; ++k) s(k) = dist(rng);
+  return s;
+}
+
+// The contract's forward formula for one element, 2-bit signed grid [-2, 1].
+float reference_forward(float x, float step) {
+  const float v = x * (1.0f / step);
+  const float n = std::nearbyint(v);
+  return step * std::fmin(std::fmax(n, -2.0f), 1.0f);
+}
+
+// The contract's LSQ step term for one element, in long double.
+long double reference_step_term(float x, float dy, float step) {
+  const float v = x * (1.0f / step);
+  const float n = std::nearbyint(v);
+  const bool inside = -2.0f <= v && v <= 1.0f;
+  const long double level = std::fmin(std::fmax(n, -2.0f), 1.0f);
+  return static_cast<long double>(dy) * (inside ? level - static_cast<long double>(v) : level);
+}
+
+// Step of element (i, j) for an axis.
+float step_of(steps_per axis, Eigen::VectorXf const& steps, Eigen::Index i, Eigen::Index j) {
+  return axis == steps_per::row ? steps(i) : axis == steps_per::column ? steps(j) : steps(0);
+}
+
+Eigen::Index step_count(steps_per axis, Eigen::Index rows, Eigen::Index cols) {
+  return axis == steps_per::row ? rows : axis == steps_per::column ? cols : 1;
+}
+
+// Forward and backward of an R x C matrix in storage order M, checked element by
+// element against the formulas and against the span API on a row-major copy.
+template <class M>
+void check_axis(steps_per axis) {
+  const Eigen::Index rows = 5;
+  const Eigen::Index cols = 7;
+  const M x = random_matrix<M>(rows, cols, 11, 1.2f);
+  const M dy = random_matrix<M>(rows, cols, 12);
+  const Eigen::VectorXf steps = positive_steps(step_count(axis, rows, cols), 13);
+
+  M y(rows, cols);
+  sq::fake_quantize(sq::exec::seq, q2, axis, x, steps, y);
+  for (Eigen::Index i = 0; i < rows; ++i) {
+    for (Eigen::Index j = 0; j < cols; ++j) {
+      CHECK(y(i, j) == reference_forward(x(i, j), step_of(axis, steps, i, j)));
+    }
+  }
+
+  M dx(rows, cols);
+  Eigen::VectorXf dsteps(steps.size());
+  sq::fake_quantize_backward(sq::exec::seq, q2, axis, x, steps, dy, dx, dsteps);
+
+  // Span API on a row-major copy: per row = per_channel(cols), per column = per_column(cols).
+  const row_major_f xr = x;
+  const row_major_f dyr = dy;
+  const sq::step_layout layout = axis == steps_per::row      ? sq::per_channel(static_cast<std::size_t>(cols))
+                                 : axis == steps_per::column ? sq::per_column(static_cast<std::size_t>(cols))
+                                                             : sq::per_tensor();
+  const quantizer_f qr{q2.grid(), q2.surrogate(), layout};
+  const auto n = static_cast<std::size_t>(rows * cols);
+  std::vector<float> yr(n), dxr(n), dsr(static_cast<std::size_t>(steps.size()));
+  const std::span<const float> xs(xr.data(), n), dys(dyr.data(), n), ss(steps.data(), dsr.size());
+  sq::fake_quantize(sq::exec::seq, qr, xs, ss, yr);
+  sq::fake_quantize_backward(sq::exec::seq, qr, xs, ss, dys, dxr, dsr);
+  for (Eigen::Index i = 0; i < rows; ++i) {
+    for (Eigen::Index j = 0; j < cols; ++j) {
+      const auto flat = static_cast<std::size_t>(i * cols + j);
+      CHECK(y(i, j) == yr[flat]);
+      CHECK(dx(i, j) == dxr[flat]);
+    }
+  }
+  for (Eigen::Index k = 0; k < steps.size(); ++k) {
+    CHECK(dsteps(k) == dsr[static_cast<std::size_t>(k)]);
+  }
+
+  // dsteps against an independent long double sum with the LSQ grad scale.
+  const long double grad_scale = 1.0L / std::sqrt(static_cast<long double>(rows * cols) * 1.0L);
+  std::vector<long double> sums(static_cast<std::size_t>(steps.size()), 0.0L);
+  std::vector<long double> magnitudes(sums.size(), 0.0L);
+  for (Eigen::Index i = 0; i < rows; ++i) {
+    for (Eigen::Index j = 0; j < cols; ++j) {
+      const auto k = static_cast<std::size_t>(axis == steps_per::row ? i : axis == steps_per::column ? j : 0);
+      const long double term = reference_step_term(x(i, j), dy(i, j), step_of(axis, steps, i, j));
+      sums[k] += term;
+      magnitudes[k] += std::fabs(term);
+    }
+  }
+  for (std::size_t k = 0; k < sums.size(); ++k) {
+    const auto reference = static_cast<double>(grad_scale * sums[k]);
+    // Accumulation error bound of the contract plus the final rounding to float.
+    const double tolerance = static_cast<double>(1e-6L * grad_scale * magnitudes[k]) + 1.2e-7 * std::fabs(reference);
+    CHECK(std::fabs(static_cast<double>(dsteps(static_cast<Eigen::Index>(k))) - reference) <= tolerance);
+  }
+}
+
+template <class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (std::invalid_argument const& e) {
+    return e.what();
+  }
+  return "no exception";
+}
+
+bool contains(std::string const& text, std::string const& part) { return text.find(part) != std::string::npos; }
+
+}  // namespace
+
+TEST_CASE("layout_for maps the step axis and storage order onto a step_layout") {
+  CHECK(sq::eigen::layout_for(steps_per::row, true, 4, 3) == sq::per_channel(3));
+  CHECK(sq::eigen::layout_for(steps_per::row, false, 4, 3) == sq::per_column(4));
+  CHECK(sq::eigen::layout_for(steps_per::column, true, 4, 3) == sq::per_column(3));
+  CHECK(sq::eigen::layout_for(steps_per::column, false, 4, 3) == sq::per_channel(4));
+  CHECK(sq::eigen::layout_for(steps_per::matrix, false, 4, 3) == sq::per_tensor());
+  const col_major_f m(4, 3);
+  CHECK(sq::eigen::layout_for(steps_per::row, m) == sq::per_column(4));
+}
+
+TEST_CASE("row-major matrices: per row, per column and per matrix steps") {
+  check_axis<row_major_f>(steps_per::row);
+  check_axis<row_major_f>(steps_per::column);
+  check_axis<row_major_f>(steps_per::matrix);
+}
+
+TEST_CASE("column-major matrices: per row, per column and per matrix steps") {
+  check_axis<col_major_f>(steps_per::row);
+  check_axis<col_major_f>(steps_per::column);
+  check_axis<col_major_f>(steps_per::matrix);
+}
+
+TEST_CASE("Map and Ref views, contiguous blocks and in-place use") {
+  std::vector<float> storage(4 * 6);
+  for (std::size_t i = 0; i < storage.size(); ++i) storage[i] = 0.37f * static_cast<float>(i) - 4.0f;
+  const Eigen::Map<const col_major_f> x(storage.data(), 4, 6);
+  const Eigen::VectorXf steps = positive_steps(6, 3);
+
+  // Map output, steps per column (contiguous columns of a column-major matrix).
+  std::vector<float> out(storage.size());
+  sq::fake_quantize(sq::exec::seq, q2, steps_per::column, x, steps, Eigen::Map<col_major_f>(out.data(), 4, 6));
+  for (Eigen::Index i = 0; i < 4; ++i) {
+    for (Eigen::Index j = 0; j < 6; ++j) {
+      CHECK(out[static_cast<std::size_t>(j * 4 + i)] == reference_forward(x(i, j), steps(j)));
+    }
+  }
+
+  // A block of whole columns is contiguous: pass it through Eigen::Ref, written through a const Ref.
+  col_major_f m = x;
+  const Eigen::Ref<col_major_f> right = m.rightCols(3);
+  const Eigen::VectorXf right_steps = steps.tail(3);
+  sq::fake_quantize(sq::exec::seq, q2, steps_per::column, right, right_steps, right);  // y aliases x
+  for (Eigen::Index i = 0; i < 4; ++i) {
+    for (Eigen::Index j = 0; j < 6; ++j) {
+      const float expected = j < 3 ? x(i, j) : reference_forward(x(i, j), steps(j));
+      CHECK(m(i, j) == expected);
+    }
+  }
+}
+
+TEST_CASE("vectors use the quantizer's own layout, row or column vectors alike") {
+  const Eigen::VectorXf x = random_matrix<col_major_f>(12, 1, 5, 1.5f);
+  const Eigen::RowVectorXf dy = random_matrix<row_major_f>(1, 12, 6);
+  const Eigen::VectorXf steps = positive_steps(3, 7);
+  const quantizer_f grouped{sq::signed_grid(2), surrogate_type{0.21}, sq::per_group(4)};
+
+  Eigen::RowVectorXf y(12);
+  sq::fake_quantize(sq::exec::seq, grouped, x, steps, y);
+  Eigen::VectorXf dx(12);
+  Eigen::VectorXf dsteps(3);
+  sq::fake_quantize_backward(sq::exec::seq, grouped, x, steps, dy, dx, dsteps);
+
+  std::vector<float> ys(12), dxs(12), dss(3);
+  sq::fake_quantize(sq::exec::seq, grouped, std::span<const float>(x.data(), 12), std::span<const float>(steps.data(), 3),
+                    ys);
+  sq::fake_quantize_backward(sq::exec::seq, grouped, std::span<const float>(x.data(), 12),
+                             std::span<const float>(steps.data(), 3), std::span<const float>(dy.data(), 12), dxs, dss);
+  for (Eigen::Index i = 0; i < 12; ++i) {
+    CHECK(y(i) == reference_forward(x(i), steps(i / 4)));
+    CHECK(y(i) == ys[static_cast<std::size_t>(i)]);
+    CHECK(dx(i) == dxs[static_cast<std::size_t>(i)]);
+  }
+  for (Eigen::Index k = 0; k < 3; ++k) CHECK(dsteps(k) == dss[static_cast<std::size_t>(k)]);
+}
+
+TEST_CASE("offsets (LSQ+) on a double matrix: dx + doffset terms add up to dy") {
+  using row_major_d = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  const sq::quantizer<double, sq::ste> q4{sq::unsigned_grid(4)};
+  row_major_d x(3, 8);
+  for (Eigen::Index i = 0; i < 3; ++i) {
+    for (Eigen::Index j = 0; j < 8; ++j) x(i, j) = 0.21 * static_cast<double>(j) - 0.1 * static_cast<double>(i);
+  }
+  const row_major_d dy = row_major_d::Ones(3, 8);
+  const Eigen::Vector3d steps(0.1, 0.15, 0.2);
+  const Eigen::Vector3d offsets(-0.05, 0.0, 0.1);
+  row_major_d y(3, 8), dx(3, 8);
+  Eigen::Vector3d dsteps, doffsets;
+  sq::fake_quantize(sq::exec::seq, q4, steps_per::row, x, steps, y, offsets);
+  sq::fake_quantize_backward(sq::exec::seq, q4, steps_per::row, x, steps, dy, dx, dsteps, offsets, doffsets, 1.0);
+  for (Eigen::Index i = 0; i < 3; ++i) {
+    double outside = 0.0;
+    for (Eigen::Index j = 0; j < 8; ++j) {
+      const double v = (x(i, j) - offsets(i)) * (1.0 / steps(i));
+      const double level = std::fmin(std::fmax(std::nearbyint(v), 0.0), 15.0);
+      CHECK(y(i, j) == doctest::Approx(steps(i) * level + offsets(i)).epsilon(1e-15));
+      const bool inside = 0.0 <= v && v <= 15.0;
+      CHECK(dx(i, j) == (inside ? 1.0 : 0.0));  // STE
+      outside += inside ? 0.0 : 1.0;
+    }
+    // With STE, doffset = grad_scale * sum(dy - dx) = the count of clamped elements.
+    CHECK(doffsets(i) == doctest::Approx(outside));
+  }
+}
+
+TEST_CASE("empty matrices: nothing to write, dsteps set to zero") {
+  const row_major_f x(0, 4);
+  row_major_f dx(0, 4);
+  Eigen::VectorXf steps = Eigen::VectorXf::Constant(4, 0.5f);
+  Eigen::VectorXf dsteps = Eigen::VectorXf::Constant(4, 9.0f);
+  sq::fake_quantize_backward(sq::exec::seq, q2, steps_per::column, x, steps, x, dx, dsteps);
+  CHECK(dsteps.isZero());
+  steps(2) = -1.0f;
+  CHECK(contains(error_of([&] { sq::fake_quantize(sq::exec::seq, q2, steps_per::column, x, steps, dx); }),
+                 "steps[2] = -1 must be positive"));
+}
+
+TEST_CASE("size, stride and layout errors name the argument like the span API") {
+  const col_major_f x = random_matrix<col_major_f>(4, 5, 1);
+  const Eigen::VectorXf row_steps = positive_steps(4, 2);
+  col_major_f y(4, 5);
+  col_major_f wrong(5, 4);
+  Eigen::VectorXf dsteps(4);
+
+  CHECK(error_of([&] { sq::fake_quantize(sq::exec::seq, q2, steps_per::row, x, row_steps, wrong); }) ==
+        "stableqat::fake_quantize: y.rows() = 5 differs from x.rows() = 4");
+  CHECK(contains(error_of([&] { sq::fake_quantize(sq::exec::seq, q2, steps_per::column, x, row_steps, y); }),
+                 "stableqat::fake_quantize: steps.size() = 4 differs from the 5 step(s) steps_per::column"));
+  CHECK(contains(error_of([&] {
+                   sq::fake_quantize_backward(sq::exec::seq, q2, steps_per::row, x, row_steps, x, y,
+                                              Eigen::VectorXf(3));
+                 }),
+                 "stableqat::fake_quantize_backward: dsteps.size() = 3 differs"));
+  CHECK(contains(error_of([&] {
+                   sq::fake_quantize_backward(sq::exec::seq, q2, steps_per::row, x, row_steps, col_major_f(4, 6), y,
+                                              dsteps);
+                 }),
+                 "dy.cols() = 6 differs from x.cols() = 5"));
+
+  // Rows of a column-major matrix are not contiguous, nor is a block of some rows.
+  col_major_f big = random_matrix<col_major_f>(6, 5, 3);
+  CHECK(contains(error_of([&] { sq::fake_quantize(sq::exec::seq, q2, steps_per::row, big.topRows(4), row_steps, y); }),
+                 "x.outerStride() = 6 differs from x.innerSize() = 4"));
+  Eigen::VectorXf vy(5);
+  const Eigen::VectorXf one_step = Eigen::VectorXf::Constant(1, 0.5f);
+  CHECK(contains(error_of([&] { sq::fake_quantize(sq::exec::seq, q2, big.row(0), one_step, vy); }),
+                 "x.innerStride() = 6 must be 1"));
+
+  // A quantizer whose layout disagrees with the axis mapping is refused.
+  const quantizer_f per_rows_of_5{sq::signed_grid(2), surrogate_type{}, sq::per_channel(5)};
+  CHECK(contains(error_of([&] { sq::fake_quantize(sq::exec::seq, per_rows_of_5, steps_per::row, x, row_steps, y); }),
+                 "per_channel layout conflicts with steps_per::row"));
+  // ...while the layout the mapping needs is accepted.
+  const quantizer_f mapped{sq::signed_grid(2), surrogate_type{}, sq::per_column(4)};
+  CHECK_NOTHROW(sq::fake_quantize(sq::exec::seq, mapped, steps_per::row, x, row_steps, y));
+
+  // Value checks come from the span front-end.
+  Eigen::VectorXf bad = row_steps;
+  bad(1) = 0.0f;
+  CHECK(contains(error_of([&] { sq::fake_quantize(sq::exec::seq, q2, steps_per::row, x, bad, y); }),
+                 "steps[1] = 0 must be positive and finite"));
+}
