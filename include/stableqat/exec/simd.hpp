@@ -41,6 +41,15 @@
 #include "simd/streaming.hpp"
 #include "simd/widen.hpp"
 
+// GCC 12 reports -Wuninitialized inside its own AVX-512 intrinsic headers (the
+// _mm512_undefined_* operand of e.g. vrndscaleps behind xsimd::nearbyint) when
+// they are inlined into these kernels at -O1; a known false positive (GCC PR
+// 105593, fixed in GCC 13), silenced for this header's code only.
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
+
 namespace stableqat::exec {
 
 namespace simd_detail {
@@ -691,3 +700,7 @@ struct backend<simd_policy> {
 };
 
 }  // namespace stableqat::exec
+
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
+#pragma GCC diagnostic pop
+#endif
