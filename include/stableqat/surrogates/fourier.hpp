@@ -57,14 +57,20 @@ STABLEQAT_HD constexpr V horner(V z, Table const& table, std::index_sequence<J..
   return acc;
 }
 
+/// (1 - cos(pi r)) / z as a polynomial in z = r^2 in [0, 1/4] (Taylor table).
+template <class V>
+STABLEQAT_HD constexpr V one_minus_cos_pi_over_z(V z) noexcept {
+  using T = scalar_of_t<V>;
+  constexpr one_minus_cos_table<T> table = make_one_minus_cos_table<T>();
+  return horner(z, table, std::make_index_sequence<table.size - 1>{});
+}
+
 /// t = 1 - cos(pi r) for r in [-1/2, 1/2], to within a few ulp relative to t
 /// (no cancellation near r = 0, unlike forming 1 - cos).
 template <class V>
 STABLEQAT_HD constexpr V one_minus_cos_pi(V r) noexcept {
-  using T = scalar_of_t<V>;
-  constexpr one_minus_cos_table<T> table = make_one_minus_cos_table<T>();
   const V z = r * r;
-  return horner(z, table, std::make_index_sequence<table.size - 1>{}) * z;
+  return one_minus_cos_pi_over_z(z) * z;
 }
 
 /// Coefficients e_0 .. e_{N-1} of a polynomial E(z), z = r^2 in [0, 1/4], with
@@ -379,7 +385,11 @@ class fourier_surrogate {
   // odd Chebyshev polynomials obey T_{n+2} = 2 T_2(u) T_n - T_{n-2}, T_{-1} = T_1 = u.
   template <class W>
   STABLEQAT_HD constexpr W rotated_ratio(W r) const noexcept {
-    const W u = W(1.0) - fourier_detail::one_minus_cos_pi(r);
+    // u = cos(pi r) = 1 - z h(z) through one explicit fma: written as 1 - t,
+    // GCC fuses h * z into it or not depending on inlining and -O level, and
+    // the cancellation in 1 - c S below turns that into several ulp.
+    const W z = r * r;
+    const W u = stableqat::fma(-fourier_detail::one_minus_cos_pi_over_z(z), z, W(1.0));
     const W two_t2 = stableqat::fma(W(4.0) * u, u, W(-2.0));  // 2 T_2(u) = 2 cos(2 pi r)
     W b1 = W(0.0);
     W b2 = W(0.0);
