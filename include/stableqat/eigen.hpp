@@ -196,6 +196,62 @@ quantizer<T, S> with_axis_layout(const char* function, quantizer<T, S> const& q,
 inline constexpr const char* forward_name = "stableqat::fake_quantize";
 inline constexpr const char* backward_name = "stableqat::fake_quantize_backward";
 
+/// The forward call both matrix overloads end in: `a` holds the spans (with
+/// or without offsets). A matrix with a zero extent has no layout, so its
+/// values are checked here as the span front-end would, and nothing is written.
+template <class Policy, real_scalar T, class S, class X>
+void run_matrix_forward(Policy const& policy, quantizer<T, S> const& q, eigen::steps_per axis, X const& x,
+                        exec::forward_arguments<T> const& a) {
+  if (a.x.empty()) {
+    exec::validation::check_step_values(forward_name, a.steps);
+    if (a.has_offsets) {
+      exec::validation::check_offset_values(forward_name, a.offsets);
+    }
+    return;
+  }
+  const quantizer<T, S> mapped = with_axis_layout(forward_name, q, axis, x);
+  if (a.has_offsets) {  // the public overloads, so that every policy's own front-end runs
+    fake_quantize(policy, mapped, a.x, a.steps, a.y, a.offsets);
+  } else {
+    fake_quantize(policy, mapped, a.x, a.steps, a.y);
+  }
+}
+
+/// The backward checks and call both matrix overloads share; `a` arrives with
+/// its offset spans set (has_offsets) or empty, and gets the other spans here.
+/// A matrix with a zero extent gets zero step (and offset) gradients.
+template <class Policy, real_scalar T, class S, class X, class Steps, class DY, class DX, class DSteps>
+void run_matrix_backward(Policy const& policy, quantizer<T, S> const& q, eigen::steps_per axis, X const& x,
+                         Steps const& steps, DY const& dy, DX&& dx, DSteps&& dsteps, exec::backward_arguments<T> a,
+                         std::optional<double> grad_scale) {
+  require_same_order<X, DY>();
+  require_same_order<X, DX>();
+  check_same_shape(backward_name, "dy", x, dy);
+  check_same_shape(backward_name, "dx", x, dx);
+  check_step_count(backward_name, "steps", axis, x, static_cast<std::size_t>(steps.size()));
+  check_step_count(backward_name, "dsteps", axis, x, static_cast<std::size_t>(dsteps.size()));
+  a.x = input_span(backward_name, "x", x);
+  a.steps = input_span(backward_name, "steps", steps);
+  a.dy = input_span(backward_name, "dy", dy);
+  a.dx = output_span(backward_name, "dx", dx);
+  a.dsteps = output_span(backward_name, "dsteps", dsteps);
+  if (a.x.empty()) {
+    exec::validation::check_step_values(backward_name, a.steps);
+    if (a.has_offsets) {
+      exec::validation::check_offset_values(backward_name, a.offsets);
+    }
+    for (T& d : a.dsteps) d = T(0);
+    for (T& d : a.doffsets) d = T(0);
+    return;
+  }
+  const quantizer<T, S> mapped = with_axis_layout(backward_name, q, axis, x);
+  if (a.has_offsets) {
+    fake_quantize_backward(policy, mapped, a.x, a.steps, a.dy, a.dx, a.dsteps, a.offsets, a.doffsets, grad_scale);
+  } else {
+    fake_quantize_backward(policy, mapped, a.x, a.steps, a.dy, a.dx, a.dsteps, grad_scale);
+  }
+}
+
 }  // namespace eigen_detail
 
 /// Forward fake quantization of an Eigen matrix whose steps follow `axis`:
@@ -214,14 +270,10 @@ void fake_quantize(Policy const& policy, quantizer<T, S> const& q, eigen::steps_
   require_same_order<X, Y>();
   check_same_shape(forward_name, "y", x, y);
   check_step_count(forward_name, "steps", axis, x, static_cast<std::size_t>(steps.size()));
-  const auto xs = input_span(forward_name, "x", x);
-  const auto ss = input_span(forward_name, "steps", steps);
-  const auto ys = output_span(forward_name, "y", y);
-  if (xs.empty()) {  // no layout for a matrix with a zero extent; check the values as the span API does
-    exec::validation::check_step_values(forward_name, ss);
-    return;
-  }
-  fake_quantize(policy, with_axis_layout(forward_name, q, axis, x), xs, ss, ys);
+  run_matrix_forward(policy, q, axis, x,
+                     exec::forward_arguments<T>{input_span(forward_name, "x", x),
+                                                input_span(forward_name, "steps", steps), {},
+                                                output_span(forward_name, "y", y), false});
 }
 
 /// Forward with one learnable offset per step (LSQ+): y = s * clamp(round((x - b)/s)) + b.
@@ -234,16 +286,11 @@ void fake_quantize(Policy const& policy, quantizer<T, S> const& q, eigen::steps_
   check_same_shape(forward_name, "y", x, y);
   check_step_count(forward_name, "steps", axis, x, static_cast<std::size_t>(steps.size()));
   check_step_count(forward_name, "offsets", axis, x, static_cast<std::size_t>(offsets.size()));
-  const auto xs = input_span(forward_name, "x", x);
-  const auto ss = input_span(forward_name, "steps", steps);
-  const auto ys = output_span(forward_name, "y", y);
-  const auto os = input_span(forward_name, "offsets", offsets);
-  if (xs.empty()) {
-    exec::validation::check_step_values(forward_name, ss);
-    exec::validation::check_offset_values(forward_name, os);
-    return;
-  }
-  fake_quantize(policy, with_axis_layout(forward_name, q, axis, x), xs, ss, ys, os);
+  run_matrix_forward(policy, q, axis, x,
+                     exec::forward_arguments<T>{input_span(forward_name, "x", x),
+                                                input_span(forward_name, "steps", steps),
+                                                input_span(forward_name, "offsets", offsets),
+                                                output_span(forward_name, "y", y), true});
 }
 
 /// Backward pass of an Eigen matrix whose steps follow `axis` (formulas as the
@@ -257,24 +304,8 @@ template <exec::execution_policy Policy, real_scalar T, class S, eigen::dense_of
 void fake_quantize_backward(Policy const& policy, quantizer<T, S> const& q, eigen::steps_per axis, X const& x,
                             Steps const& steps, DY const& dy, DX&& dx, DSteps&& dsteps,
                             std::optional<double> grad_scale = std::nullopt) {
-  using namespace eigen_detail;
-  require_same_order<X, DY>();
-  require_same_order<X, DX>();
-  check_same_shape(backward_name, "dy", x, dy);
-  check_same_shape(backward_name, "dx", x, dx);
-  check_step_count(backward_name, "steps", axis, x, static_cast<std::size_t>(steps.size()));
-  check_step_count(backward_name, "dsteps", axis, x, static_cast<std::size_t>(dsteps.size()));
-  const auto xs = input_span(backward_name, "x", x);
-  const auto ss = input_span(backward_name, "steps", steps);
-  const auto dys = input_span(backward_name, "dy", dy);
-  const auto dxs = output_span(backward_name, "dx", dx);
-  const auto dss = output_span(backward_name, "dsteps", dsteps);
-  if (xs.empty()) {
-    exec::validation::check_step_values(backward_name, ss);
-    for (T& d : dss) d = T(0);
-    return;
-  }
-  fake_quantize_backward(policy, with_axis_layout(backward_name, q, axis, x), xs, ss, dys, dxs, dss, grad_scale);
+  eigen_detail::run_matrix_backward(policy, q, axis, x, steps, dy, dx, dsteps, exec::backward_arguments<T>{},
+                                    grad_scale);
 }
 
 /// Backward with offsets: additionally doffsets[k] = grad_scale * sum over step k of (dy - dx).
@@ -285,30 +316,13 @@ void fake_quantize_backward(Policy const& policy, quantizer<T, S> const& q, eige
                             Steps const& steps, DY const& dy, DX&& dx, DSteps&& dsteps, Offsets const& offsets,
                             DOffsets&& doffsets, std::optional<double> grad_scale = std::nullopt) {
   using namespace eigen_detail;
-  require_same_order<X, DY>();
-  require_same_order<X, DX>();
-  check_same_shape(backward_name, "dy", x, dy);
-  check_same_shape(backward_name, "dx", x, dx);
-  check_step_count(backward_name, "steps", axis, x, static_cast<std::size_t>(steps.size()));
-  check_step_count(backward_name, "dsteps", axis, x, static_cast<std::size_t>(dsteps.size()));
   check_step_count(backward_name, "offsets", axis, x, static_cast<std::size_t>(offsets.size()));
   check_step_count(backward_name, "doffsets", axis, x, static_cast<std::size_t>(doffsets.size()));
-  const auto xs = input_span(backward_name, "x", x);
-  const auto ss = input_span(backward_name, "steps", steps);
-  const auto dys = input_span(backward_name, "dy", dy);
-  const auto dxs = output_span(backward_name, "dx", dx);
-  const auto dss = output_span(backward_name, "dsteps", dsteps);
-  const auto os = input_span(backward_name, "offsets", offsets);
-  const auto dos = output_span(backward_name, "doffsets", doffsets);
-  if (xs.empty()) {
-    exec::validation::check_step_values(backward_name, ss);
-    exec::validation::check_offset_values(backward_name, os);
-    for (T& d : dss) d = T(0);
-    for (T& d : dos) d = T(0);
-    return;
-  }
-  fake_quantize_backward(policy, with_axis_layout(backward_name, q, axis, x), xs, ss, dys, dxs, dss, os, dos,
-                         grad_scale);
+  exec::backward_arguments<T> a;
+  a.offsets = input_span(backward_name, "offsets", offsets);
+  a.doffsets = output_span(backward_name, "doffsets", doffsets);
+  a.has_offsets = true;
+  run_matrix_backward(policy, q, axis, x, steps, dy, dx, dsteps, a, grad_scale);
 }
 
 /// Forward fake quantization of an Eigen vector: exactly the span front-end on

@@ -13,11 +13,26 @@
 #include <cstdlib>
 #include <cstring>
 #include <span>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "test_problems.hpp"
 
 namespace stableqat::test {
+
+/// The message of the std::invalid_argument that call() throws, or a text
+/// saying what happened instead (so a CHECK against a message shows it).
+inline std::string message_of(auto const& call) {
+  try {
+    call();
+  } catch (std::invalid_argument const& e) {
+    return e.what();
+  } catch (std::exception const& e) {
+    return std::string("unexpected exception: ") + e.what();
+  }
+  return "no exception";
+}
 
 /// cudaMalloc'd array of n elements; throws cuda_error on failure.
 template <class U>
@@ -151,12 +166,7 @@ void check_on_device(sq::quantizer<compute_t<E>, S> const& q, std::size_t numel,
                      unsigned seed, cudaStream_t stream) {
   using T = compute_t<E>;
   using traits = sq::exec::storage_traits<E>;
-  CAPTURE(numel);
-  CAPTURE(has_offsets);
-  CAPTURE(q.layout().name());
-  CAPTURE(q.layout().extent());
-  CAPTURE(q.grid().qmin());
-  CAPTURE(q.grid().qmax());
+  INFO(describe(q, numel, has_offsets));
   const problem<E> p = make_problem<E>(q.grid(), q.layout(), numel, nan, seed);
   const std::vector<T> x = widened(p.x);
   const std::vector<T> dy = widened(p.dy);

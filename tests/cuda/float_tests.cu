@@ -35,17 +35,6 @@ static_assert(sq::exec::storage_for<__half, float> && sq::exec::storage_for<__nv
 
 namespace {
 
-std::string message_of(std::function<void()> const& call) {
-  try {
-    call();
-  } catch (std::invalid_argument const& e) {
-    return e.what();
-  } catch (std::exception const& e) {
-    return std::string("unexpected exception: ") + e.what();
-  }
-  return "no exception";
-}
-
 /// The same bad call through exec::seq and exec::cuda must fail identically.
 void check_same_message(std::function<void(sq::exec::sequenced_policy)> const& on_seq,
                         std::function<void(sq::exec::cuda_policy)> const& on_cuda) {

@@ -106,12 +106,7 @@ void check_against_seq(sq::quantizer<compute_t<E>, S> const& q, std::size_t nume
                        unsigned seed) {
   using T = compute_t<E>;
   using traits = sq::exec::storage_traits<E>;
-  CAPTURE(numel);
-  CAPTURE(has_offsets);
-  CAPTURE(q.layout().name());
-  CAPTURE(q.layout().extent());
-  CAPTURE(q.grid().qmin());
-  CAPTURE(q.grid().qmax());
+  INFO(describe(q, numel, has_offsets));
   const problem<E> p = make_problem<E>(q.grid(), q.layout(), numel, nan, seed);
   const std::vector<T> x = widened(p.x);
   const std::vector<T> dy = widened(p.dy);

@@ -17,17 +17,6 @@ using namespace stableqat::test;
 
 namespace {
 
-std::string message_of(auto const& call) {
-  try {
-    call();
-  } catch (std::invalid_argument const& e) {
-    return e.what();
-  } catch (std::exception const& e) {
-    return std::string("unexpected exception: ") + e.what();
-  }
-  return "no exception";
-}
-
 using quantizer_f = sq::quantizer<float, sq::fourier_surrogate<1>>;
 
 }  // namespace

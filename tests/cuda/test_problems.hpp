@@ -13,6 +13,7 @@
 #include <cstring>
 #include <limits>
 #include <random>
+#include <string>
 #include <type_traits>
 #include <vector>
 
@@ -127,6 +128,14 @@ void check_step_gradients(std::vector<T> const& got, std::vector<T> const& expec
               tolerance * grad_scale * scale[k] + std::numeric_limits<double>::denorm_min());
     }
   }
+}
+
+/// The problem a check runs, for INFO: layout, grid, size and offsets.
+template <class T, class S>
+std::string describe(sq::quantizer<T, S> const& q, std::size_t numel, bool has_offsets) {
+  return std::string(q.layout().name()) + "(" + std::to_string(q.layout().extent()) + "), grid [" +
+         std::to_string(q.grid().qmin()) + ", " + std::to_string(q.grid().qmax()) + "], numel " +
+         std::to_string(numel) + (has_offsets ? ", with offsets" : ", no offsets");
 }
 
 /// Layouts with short rows, rows split into tiles, narrow and wide column sets.

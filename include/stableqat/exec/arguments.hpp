@@ -21,25 +21,28 @@
 
 namespace stableqat::exec {
 
-/// Forward pass buffers: y = fake_quantize(x). `offsets` is used only when has_offsets.
-template <real_scalar T>
+/// Forward pass buffers: y = fake_quantize(x). `offsets` is used only when
+/// has_offsets. Elements (x, y) are stored as E: T itself, except on the CUDA
+/// backend, which also takes 16-bit floats computed in T = float.
+template <real_scalar T, class E = T>
 struct forward_arguments {
-  std::span<const T> x;
+  std::span<const E> x;
   std::span<const T> steps;
   std::span<const T> offsets;
-  std::span<T> y;
+  std::span<E> y;
   bool has_offsets = false;
 };
 
 /// Backward pass buffers. dsteps (and doffsets) receive grad_scale * sum of the
 /// element terms of each step; `offsets`/`doffsets` are used only when has_offsets.
-template <real_scalar T>
+/// Elements (x, dy, dx) are stored as E, as in forward_arguments.
+template <real_scalar T, class E = T>
 struct backward_arguments {
-  std::span<const T> x;
+  std::span<const E> x;
   std::span<const T> steps;
   std::span<const T> offsets;
-  std::span<const T> dy;
-  std::span<T> dx;
+  std::span<const E> dy;
+  std::span<E> dx;
   std::span<T> dsteps;
   std::span<T> doffsets;
   double grad_scale = 1.0;
@@ -72,20 +75,7 @@ void visit_kernel(grid const& g, bool has_offsets, F&& f) {
 
 namespace validation {
 
-template <class A, class B>
-bool partially_overlap(std::span<A> a, std::span<B> b) noexcept {
-  if (a.empty() || b.empty()) {
-    return false;
-  }
-  const auto a_begin = reinterpret_cast<std::uintptr_t>(a.data());
-  const auto b_begin = reinterpret_cast<std::uintptr_t>(b.data());
-  const auto a_end = a_begin + a.size_bytes();
-  const auto b_end = b_begin + b.size_bytes();
-  const bool overlap = a_begin < b_end && b_begin < a_end;
-  const bool identical = a_begin == b_begin && a_end == b_end;
-  return overlap && !identical;
-}
-
+/// True when the bytes of a and b intersect (empty spans intersect nothing).
 template <class A, class B>
 bool overlap(std::span<A> a, std::span<B> b) noexcept {
   if (a.empty() || b.empty()) {
@@ -94,6 +84,14 @@ bool overlap(std::span<A> a, std::span<B> b) noexcept {
   const auto a_begin = reinterpret_cast<std::uintptr_t>(a.data());
   const auto b_begin = reinterpret_cast<std::uintptr_t>(b.data());
   return a_begin < b_begin + b.size_bytes() && b_begin < a_begin + a.size_bytes();
+}
+
+/// True when a and b intersect without being the very same bytes.
+template <class A, class B>
+bool partially_overlap(std::span<A> a, std::span<B> b) noexcept {
+  const bool identical = static_cast<const void*>(a.data()) == static_cast<const void*>(b.data()) &&
+                         a.size_bytes() == b.size_bytes();
+  return overlap(a, b) && !identical;
 }
 
 /// An output may be the very same buffer as an input (exact aliasing, read
@@ -167,10 +165,8 @@ void check_offset_values(const char* function, std::span<const T> offsets) {
 }
 
 /// Every check on sizes and aliasing of a forward call (no element values read).
-/// Arguments: forward_arguments<T>, or a struct with the same members whose
-/// element spans hold another storage type (the CUDA backend's 16-bit floats).
-template <class Arguments>
-void check_forward_shapes(const char* function, step_layout const& layout, Arguments const& a) {
+template <real_scalar T, class E>
+void check_forward_shapes(const char* function, step_layout const& layout, forward_arguments<T, E> const& a) {
   check_same_size(function, "y", a.y.size(), a.x.size());
   check_layout(function, layout, a.x.size(), a.steps.size());
   if (a.has_offsets && a.offsets.size() != a.steps.size()) {
@@ -185,9 +181,8 @@ void check_forward_shapes(const char* function, step_layout const& layout, Argum
 }
 
 /// Every check on sizes, aliasing and grad_scale of a backward call.
-/// Arguments: backward_arguments<T> or a struct with the same members (as above).
-template <class Arguments>
-void check_backward_shapes(const char* function, step_layout const& layout, Arguments const& a) {
+template <real_scalar T, class E>
+void check_backward_shapes(const char* function, step_layout const& layout, backward_arguments<T, E> const& a) {
   check_same_size(function, "dy", a.dy.size(), a.x.size());
   check_same_size(function, "dx", a.dx.size(), a.x.size());
   check_layout(function, layout, a.x.size(), a.steps.size());

@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <optional>
+#include <ranges>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -45,33 +46,6 @@
 #include "policy.hpp"
 
 namespace stableqat::exec {
-
-/// Forward buffers of the CUDA backend: elements stored as E, steps and
-/// offsets as T = storage_traits<E>::compute_type (members as forward_arguments).
-template <class E, real_scalar T>
-  requires storage_for<E, T>
-struct cuda_forward_arguments {
-  std::span<const E> x;
-  std::span<const T> steps;
-  std::span<const T> offsets;
-  std::span<E> y;
-  bool has_offsets = false;
-};
-
-/// Backward buffers of the CUDA backend (members as backward_arguments).
-template <class E, real_scalar T>
-  requires storage_for<E, T>
-struct cuda_backward_arguments {
-  std::span<const E> x;
-  std::span<const T> steps;
-  std::span<const T> offsets;
-  std::span<const E> dy;
-  std::span<E> dx;
-  std::span<T> dsteps;
-  std::span<T> doffsets;
-  double grad_scale = 1.0;
-  bool has_offsets = false;
-};
 
 namespace cuda_detail {
 
@@ -175,7 +149,8 @@ void launch(const char* function, cuda_policy const& policy, quantizer<T, S> con
 template <>
 struct backend<cuda_policy> {
   template <class E, real_scalar T, class S>
-  static void forward(cuda_policy const& policy, quantizer<T, S> const& q, cuda_forward_arguments<E, T> const& a) {
+    requires storage_for<E, T>
+  static void forward(cuda_policy const& policy, quantizer<T, S> const& q, forward_arguments<T, E> const& a) {
     const cuda_detail::element_buffers<E, T> b{a.x.data(), nullptr, a.y.data(), a.steps.data(),
                                                a.has_offsets ? a.offsets.data() : nullptr};
     cuda_detail::launch<false>(ops_detail::forward_name, policy, q, a.x.size(), b, cuda_detail::gradient_buffers<T>{},
@@ -183,7 +158,8 @@ struct backend<cuda_policy> {
   }
 
   template <class E, real_scalar T, class S>
-  static void backward(cuda_policy const& policy, quantizer<T, S> const& q, cuda_backward_arguments<E, T> const& a) {
+    requires storage_for<E, T>
+  static void backward(cuda_policy const& policy, quantizer<T, S> const& q, backward_arguments<T, E> const& a) {
     const cuda_detail::element_buffers<E, T> b{a.x.data(), a.dy.data(), a.dx.data(), a.steps.data(),
                                                a.has_offsets ? a.offsets.data() : nullptr};
     cuda_detail::gradient_buffers<T> g;
@@ -191,19 +167,6 @@ struct backend<cuda_policy> {
     g.doffsets = a.has_offsets ? a.doffsets.data() : nullptr;
     g.grad_scale = a.grad_scale;
     cuda_detail::launch<true>(ops_detail::backward_name, policy, q, a.x.size(), b, g, a.has_offsets);
-  }
-
-  /// The backend interface every policy shares (float / double storage).
-  template <real_scalar T, class S>
-  static void forward(cuda_policy const& policy, quantizer<T, S> const& q, forward_arguments<T> const& a) {
-    forward(policy, q, cuda_forward_arguments<T, T>{a.x, a.steps, a.offsets, a.y, a.has_offsets});
-  }
-
-  template <real_scalar T, class S>
-  static void backward(cuda_policy const& policy, quantizer<T, S> const& q, backward_arguments<T> const& a) {
-    backward(policy, q,
-             cuda_backward_arguments<T, T>{a.x, a.steps, a.offsets, a.dy, a.dx, a.dsteps, a.doffsets, a.grad_scale,
-                                           a.has_offsets});
   }
 };
 
@@ -263,7 +226,7 @@ void check_step_and_offset_values(const char* function, cudaStream_t stream, std
 /// The whole forward front-end: host-side checks in the CPU front-end's order
 /// (shapes, then memory kind, then values), then the kernels.
 template <class E, real_scalar T, class S>
-void run_forward(cuda_policy const& policy, quantizer<T, S> const& q, cuda_forward_arguments<E, T> const& a) {
+void run_forward(cuda_policy const& policy, quantizer<T, S> const& q, forward_arguments<T, E> const& a) {
   const char* function = ops_detail::forward_name;
   validation::check_forward_shapes(function, q.layout(), a);
   const bool pageable = pageable_memory_accessible(function);
@@ -282,7 +245,7 @@ void run_forward(cuda_policy const& policy, quantizer<T, S> const& q, cuda_forwa
 /// The whole backward front-end (see run_forward); grad_scale defaults to
 /// lsq_grad_scale(x.size(), grid), and an empty x sets the step gradients to 0.
 template <class E, real_scalar T, class S>
-void run_backward(cuda_policy const& policy, quantizer<T, S> const& q, cuda_backward_arguments<E, T> a,
+void run_backward(cuda_policy const& policy, quantizer<T, S> const& q, backward_arguments<T, E> a,
                   std::optional<double> grad_scale) {
   const char* function = ops_detail::backward_name;
   a.grad_scale = grad_scale ? *grad_scale : 1.0;
@@ -330,14 +293,14 @@ namespace stableqat {
 template <real_scalar T, class S>
 void fake_quantize(exec::cuda_policy const& policy, quantizer<T, S> const& q, ops_detail::input<T> x,
                    ops_detail::input<T> steps, ops_detail::output<T> y) {
-  exec::cuda_detail::run_forward(policy, q, exec::cuda_forward_arguments<T, T>{x, steps, {}, y, false});
+  exec::cuda_detail::run_forward(policy, q, exec::forward_arguments<T, T>{x, steps, {}, y, false});
 }
 
 /// fake_quantize with offsets (LSQ+) on the GPU.
 template <real_scalar T, class S>
 void fake_quantize(exec::cuda_policy const& policy, quantizer<T, S> const& q, ops_detail::input<T> x,
                    ops_detail::input<T> steps, ops_detail::output<T> y, ops_detail::input<T> offsets) {
-  exec::cuda_detail::run_forward(policy, q, exec::cuda_forward_arguments<T, T>{x, steps, offsets, y, true});
+  exec::cuda_detail::run_forward(policy, q, exec::forward_arguments<T, T>{x, steps, offsets, y, true});
 }
 
 /// fake_quantize_backward on the GPU (see ops.hpp).
@@ -346,7 +309,7 @@ void fake_quantize_backward(exec::cuda_policy const& policy, quantizer<T, S> con
                             ops_detail::input<T> steps, ops_detail::input<T> dy, ops_detail::output<T> dx,
                             ops_detail::output<T> dsteps, std::optional<double> grad_scale = std::nullopt) {
   exec::cuda_detail::run_backward(
-      policy, q, exec::cuda_backward_arguments<T, T>{x, steps, {}, dy, dx, dsteps, {}, 1.0, false}, grad_scale);
+      policy, q, exec::backward_arguments<T, T>{x, steps, {}, dy, dx, dsteps, {}, 1.0, false}, grad_scale);
 }
 
 /// fake_quantize_backward with offsets on the GPU.
@@ -356,88 +319,53 @@ void fake_quantize_backward(exec::cuda_policy const& policy, quantizer<T, S> con
                             ops_detail::output<T> dsteps, ops_detail::input<T> offsets,
                             ops_detail::output<T> doffsets, std::optional<double> grad_scale = std::nullopt) {
   exec::cuda_detail::run_backward(
-      policy, q, exec::cuda_backward_arguments<T, T>{x, steps, offsets, dy, dx, dsteps, doffsets, 1.0, true},
+      policy, q, exec::backward_arguments<T, T>{x, steps, offsets, dy, dx, dsteps, doffsets, 1.0, true},
       grad_scale);
 }
 
-// 16-bit storage: x, y, dy, dx are __half or __nv_bfloat16; the quantizer,
-// steps, offsets and their gradients are float; each element is computed in
-// float by the same formulas and its output rounded to storage once.
+// 16-bit storage: x, y, dy, dx are __half or __nv_bfloat16 (E, the element
+// type of the output y or dx: a std::span or any writable contiguous range of
+// them); the quantizer, steps, offsets and their gradients are float; each
+// element is computed in float by the same formulas and its output rounded to
+// storage once.
 
-/// fake_quantize of __half tensors (float steps).
-template <class S>
-void fake_quantize(exec::cuda_policy const& policy, quantizer<float, S> const& q, std::span<const __half> x,
-                   std::span<const float> steps, std::span<__half> y) {
-  exec::cuda_detail::run_forward(policy, q, exec::cuda_forward_arguments<__half, float>{x, steps, {}, y, false});
-}
-
-/// fake_quantize of __half tensors with float offsets.
-template <class S>
-void fake_quantize(exec::cuda_policy const& policy, quantizer<float, S> const& q, std::span<const __half> x,
-                   std::span<const float> steps, std::span<__half> y, std::span<const float> offsets) {
-  exec::cuda_detail::run_forward(policy, q, exec::cuda_forward_arguments<__half, float>{x, steps, offsets, y, true});
-}
-
-/// fake_quantize_backward of __half tensors (float steps and step gradients).
-template <class S>
-void fake_quantize_backward(exec::cuda_policy const& policy, quantizer<float, S> const& q,
-                            std::span<const __half> x, std::span<const float> steps, std::span<const __half> dy,
-                            std::span<__half> dx, std::span<float> dsteps,
-                            std::optional<double> grad_scale = std::nullopt) {
-  exec::cuda_detail::run_backward(
-      policy, q, exec::cuda_backward_arguments<__half, float>{x, steps, {}, dy, dx, dsteps, {}, 1.0, false},
-      grad_scale);
-}
-
-/// fake_quantize_backward of __half tensors with float offsets.
-template <class S>
-void fake_quantize_backward(exec::cuda_policy const& policy, quantizer<float, S> const& q,
-                            std::span<const __half> x, std::span<const float> steps, std::span<const __half> dy,
-                            std::span<__half> dx, std::span<float> dsteps, std::span<const float> offsets,
-                            std::span<float> doffsets, std::optional<double> grad_scale = std::nullopt) {
-  exec::cuda_detail::run_backward(
-      policy, q, exec::cuda_backward_arguments<__half, float>{x, steps, offsets, dy, dx, dsteps, doffsets, 1.0, true},
-      grad_scale);
-}
-
-/// fake_quantize of __nv_bfloat16 tensors (float steps).
-template <class S>
+/// fake_quantize of __half / __nv_bfloat16 tensors (float steps).
+template <class S, exec::half_precision_output Y, class E = std::ranges::range_value_t<Y>>
 void fake_quantize(exec::cuda_policy const& policy, quantizer<float, S> const& q,
-                   std::span<const __nv_bfloat16> x, std::span<const float> steps, std::span<__nv_bfloat16> y) {
-  exec::cuda_detail::run_forward(policy, q,
-                                 exec::cuda_forward_arguments<__nv_bfloat16, float>{x, steps, {}, y, false});
+                   std::span<const std::type_identity_t<E>> x, std::span<const float> steps, Y&& y) {
+  exec::cuda_detail::run_forward(policy, q, exec::forward_arguments<float, E>{x, steps, {}, std::span<E>(y), false});
 }
 
-/// fake_quantize of __nv_bfloat16 tensors with float offsets.
-template <class S>
+/// fake_quantize of __half / __nv_bfloat16 tensors with float offsets.
+template <class S, exec::half_precision_output Y, class E = std::ranges::range_value_t<Y>>
 void fake_quantize(exec::cuda_policy const& policy, quantizer<float, S> const& q,
-                   std::span<const __nv_bfloat16> x, std::span<const float> steps, std::span<__nv_bfloat16> y,
+                   std::span<const std::type_identity_t<E>> x, std::span<const float> steps, Y&& y,
                    std::span<const float> offsets) {
   exec::cuda_detail::run_forward(policy, q,
-                                 exec::cuda_forward_arguments<__nv_bfloat16, float>{x, steps, offsets, y, true});
+                                 exec::forward_arguments<float, E>{x, steps, offsets, std::span<E>(y), true});
 }
 
-/// fake_quantize_backward of __nv_bfloat16 tensors (float steps and step gradients).
-template <class S>
+/// fake_quantize_backward of __half / __nv_bfloat16 tensors (float steps and step gradients).
+template <class S, exec::half_precision_output DX, class E = std::ranges::range_value_t<DX>>
 void fake_quantize_backward(exec::cuda_policy const& policy, quantizer<float, S> const& q,
-                            std::span<const __nv_bfloat16> x, std::span<const float> steps,
-                            std::span<const __nv_bfloat16> dy, std::span<__nv_bfloat16> dx, std::span<float> dsteps,
+                            std::span<const std::type_identity_t<E>> x, std::span<const float> steps,
+                            std::span<const std::type_identity_t<E>> dy, DX&& dx, std::span<float> dsteps,
                             std::optional<double> grad_scale = std::nullopt) {
   exec::cuda_detail::run_backward(
-      policy, q, exec::cuda_backward_arguments<__nv_bfloat16, float>{x, steps, {}, dy, dx, dsteps, {}, 1.0, false},
+      policy, q, exec::backward_arguments<float, E>{x, steps, {}, dy, std::span<E>(dx), dsteps, {}, 1.0, false},
       grad_scale);
 }
 
-/// fake_quantize_backward of __nv_bfloat16 tensors with float offsets.
-template <class S>
+/// fake_quantize_backward of __half / __nv_bfloat16 tensors with float offsets.
+template <class S, exec::half_precision_output DX, class E = std::ranges::range_value_t<DX>>
 void fake_quantize_backward(exec::cuda_policy const& policy, quantizer<float, S> const& q,
-                            std::span<const __nv_bfloat16> x, std::span<const float> steps,
-                            std::span<const __nv_bfloat16> dy, std::span<__nv_bfloat16> dx, std::span<float> dsteps,
+                            std::span<const std::type_identity_t<E>> x, std::span<const float> steps,
+                            std::span<const std::type_identity_t<E>> dy, DX&& dx, std::span<float> dsteps,
                             std::span<const float> offsets, std::span<float> doffsets,
                             std::optional<double> grad_scale = std::nullopt) {
   exec::cuda_detail::run_backward(
       policy, q,
-      exec::cuda_backward_arguments<__nv_bfloat16, float>{x, steps, offsets, dy, dx, dsteps, doffsets, 1.0, true},
+      exec::backward_arguments<float, E>{x, steps, offsets, dy, std::span<E>(dx), dsteps, doffsets, 1.0, true},
       grad_scale);
 }
 

@@ -13,6 +13,7 @@
 
 #include <concepts>
 #include <cstddef>
+#include <ranges>
 
 #include "../../core/config.hpp"
 #include "../../core/math.hpp"
@@ -52,6 +53,19 @@ struct storage_traits<__nv_bfloat16> {
 template <class E, class T>
 concept storage_for = real_scalar<T> && requires { typename storage_traits<E>::compute_type; } &&
                       std::same_as<typename storage_traits<E>::compute_type, T>;
+
+/// A 16-bit float storage type (__half, __nv_bfloat16): computed in float,
+/// with float steps, offsets and step gradients.
+template <class E>
+concept half_precision_storage = storage_for<E, float> && !std::same_as<E, float>;
+
+/// A writable contiguous range of 16-bit floats, as the output of the 16-bit
+/// front-end overloads: std::span<__half>, std::vector<__nv_bfloat16>&, ...
+template <class R>
+concept half_precision_output =
+    std::ranges::contiguous_range<R> && std::ranges::sized_range<R> &&
+    half_precision_storage<std::ranges::range_value_t<R>> &&
+    std::same_as<std::ranges::range_reference_t<R>, std::ranges::range_value_t<R>&>;
 
 /// Elements per 16-byte vector access: 4 float, 2 double, 8 half / bfloat16.
 /// The kernels hand each lane chunks of this many consecutive elements.

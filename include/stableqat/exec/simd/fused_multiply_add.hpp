@@ -17,6 +17,7 @@
 
 #include "../../core/config.hpp"
 #include "../../core/math.hpp"
+#include "x86_registers.hpp"
 
 #if STABLEQAT_HOST_HAS_FMA && (defined(__SSE2__) || defined(_M_X64))
 #include <immintrin.h>
@@ -24,19 +25,15 @@
 
 namespace stableqat::exec::simd_detail {
 
-/// True when batches of architecture A get a fused multiply-add from fused_fma below.
+/// True when batches of architecture A get a fused multiply-add from fused_fma
+/// below: FMA builds, on AVX-512 (which has it) or with FMA3 enabled.
 template <class A>
 inline constexpr bool has_fused_batch_fma =
-#if STABLEQAT_HOST_HAS_FMA && defined(__AVX512F__)
-    std::is_base_of_v<xsimd::avx512f, A> ||
+    STABLEQAT_HOST_HAS_FMA && (x86_registers_of<A> == x86_registers::zmm ||
+#if defined(__FMA__)
+                               has_x86_intrinsics<A> ||
 #endif
-#if STABLEQAT_HOST_HAS_FMA && defined(__FMA__) && defined(__AVX__)
-    std::is_base_of_v<xsimd::avx, A> ||
-#endif
-#if STABLEQAT_HOST_HAS_FMA && defined(__FMA__) && (defined(__SSE2__) || defined(_M_X64))
-    std::is_base_of_v<xsimd::sse2, A> ||
-#endif
-    false;
+                               false);
 
 /// a * b + c rounded once, with the instruction of A's register width.
 template <class T, class A>

@@ -15,6 +15,8 @@
 
 #include <xsimd/xsimd.hpp>
 
+#include "x86_registers.hpp"
+
 #if defined(__SSE2__) || defined(_M_X64)
 #include <immintrin.h>
 #endif
@@ -35,17 +37,7 @@ inline constexpr std::size_t streaming_store_min_bytes = STABLEQAT_STREAMING_STO
 
 /// True when batches of architecture A have a streaming store on this build.
 template <class A>
-inline constexpr bool has_streaming_store =
-#if defined(__AVX512F__)
-    std::is_base_of_v<xsimd::avx512f, A> ||
-#endif
-#if defined(__AVX__)
-    std::is_base_of_v<xsimd::avx, A> ||
-#endif
-#if defined(__SSE2__) || defined(_M_X64)
-    std::is_base_of_v<xsimd::sse2, A> ||
-#endif
-    false;
+inline constexpr bool has_streaming_store = has_x86_intrinsics<A>;
 
 /// True when p may be the target of a streaming store of a B batch (aligned to the register width).
 template <class B, class T>

@@ -14,6 +14,7 @@
 #include <xsimd/xsimd.hpp>
 
 #include "../../core/math.hpp"
+#include "x86_registers.hpp"
 
 #if defined(__SSE2__) || defined(_M_X64)
 #include <immintrin.h>
@@ -39,17 +40,7 @@ struct double_halves {
 /// True when `to_double_halves` / `from_double_halves` use register conversions
 /// for architecture A (otherwise they go through a small stack buffer).
 template <class A>
-inline constexpr bool has_register_widening =
-#if defined(__AVX512F__)
-    std::is_base_of_v<xsimd::avx512f, A> ||
-#endif
-#if defined(__AVX__)
-    std::is_base_of_v<xsimd::avx, A> ||
-#endif
-#if defined(__SSE2__) || defined(_M_X64)
-    std::is_base_of_v<xsimd::sse2, A> ||
-#endif
-    false;
+inline constexpr bool has_register_widening = has_x86_intrinsics<A>;
 
 /// Exact conversion of every lane of v to double (float -> double never rounds).
 template <class A>
