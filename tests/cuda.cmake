@@ -5,12 +5,13 @@
 #                        installed, even with STABLEQAT_CUDA=OFF: the backend's
 #                        host/device helpers (16-bit storage conversions, tiling,
 #                        launch plan, the per-lane tile work run lane by lane
-#                        against exec::seq, error messages). Needs no GPU.
+#                        against exec::seq and the golden vectors, error
+#                        messages). Needs no GPU.
 #   cuda_frontend_tests  `cuda_tests frontend` (nvcc): exec::cuda's argument
 #                        checks (the CPU front-end's messages, before any CUDA
 #                        call) and CUDA failures as cuda_error. Needs no GPU.
 #   cuda_device_tests    `cuda_tests device` (nvcc): every kernel against
-#                        exec::seq on a GPU. Without a device it lists the cases
+#                        exec::seq and the golden vectors on a GPU. Without a device it lists the cases
 #                        it did not run and exits with 77: ctest shows Skipped.
 # Building cuda_tests is also the compile check of <stableqat/cuda.cuh> (each
 # .cu file includes it first) and of every kernel instantiation the tests use.
@@ -19,8 +20,10 @@ if(TARGET CUDA::cudart)
   add_custom_target(stableqat_cuda)
   stableqat_add_test(cuda_host_tests
     SOURCES cuda/host_storage_tests.cpp cuda/host_tiling_tests.cpp cuda/host_tile_work_tests.cpp
+            cuda/host_golden_tests.cpp
     LABELS cuda host)
   target_link_libraries(cuda_host_tests PRIVATE CUDA::cudart)
+  stableqat_use_golden_file(cuda_host_tests)
   add_dependencies(stableqat_cuda cuda_host_tests)
 endif()
 if(NOT STABLEQAT_CUDA)
@@ -37,6 +40,7 @@ target_link_libraries(stableqat_cuda_tests_main PRIVATE doctest::doctest CUDA::c
 add_executable(cuda_tests cuda/float_tests.cu cuda/storage_tests.cu $<TARGET_OBJECTS:stableqat_cuda_tests_main>)
 stableqat_cuda_options(cuda_tests)
 target_link_libraries(cuda_tests PRIVATE doctest::doctest)
+stableqat_use_golden_file(cuda_tests)
 add_dependencies(stableqat_cuda cuda_tests)
 add_test(NAME cuda_frontend_tests COMMAND cuda_tests frontend)
 add_test(NAME cuda_device_tests COMMAND cuda_tests device)

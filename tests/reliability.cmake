@@ -7,6 +7,7 @@ foreach(mode find_package add_subdirectory)
   set_tests_properties(consumer_${mode} PROPERTIES LABELS "reliability;consumer")
 endforeach()
 
-# Golden vectors: hand-derived expectations, run on every CPU backend compiled in.
+# Golden vectors: hand-derived expectations, run on every CPU backend compiled
+# in (the CUDA runners are in cuda.cmake).
 stableqat_add_test(test_golden SOURCES test_golden.cpp LABELS "reliability;golden")
-target_compile_definitions(test_golden PRIVATE STABLEQAT_GOLDEN_FILE="${CMAKE_CURRENT_SOURCE_DIR}/golden/fake_quantize.golden")
+stableqat_use_golden_file(test_golden)

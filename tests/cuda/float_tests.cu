@@ -21,9 +21,11 @@
 #include <type_traits>
 #include <vector>
 
+#include "../golden/golden_cases.hpp"
 #include "device_checks.cuh"
 
 namespace sq = stableqat;
+namespace golden = stableqat::test::golden;
 using namespace stableqat::test;
 
 // The public names, as the documentation spells them.
@@ -206,6 +208,25 @@ TEST_CASE("exec::cuda backward of an empty tensor sets the step gradients to zer
   sq::fake_quantize_backward(sq::exec::cuda, q, x.span(0, 0), steps.span(), x.span(0, 0), x.span(0, 0),
                              dsteps.span());
   CHECK(dsteps.download() == std::vector<float>(3, 0.0f));
+}
+
+TEST_CASE("exec::cuda golden vectors (hand-derived expectations, tests/golden/)") {
+  // Each case is uploaded, run by the front-end with grad_scale 1, and read back.
+  golden::check_all_cases(STABLEQAT_GOLDEN_FILE, "cuda", [](auto const& q, auto const& in) {
+    using T = typename std::remove_cvref_t<decltype(in.x)>::value_type;
+    const std::size_t numel = in.x.size();
+    device_array<T> x(in.x), steps(in.steps), offsets(in.offsets), dy(in.dy), y(numel), dx(numel),
+        dsteps(in.steps.size()), doffsets(in.offsets.size());
+    if (in.has_offsets) {
+      sq::fake_quantize(sq::exec::cuda, q, x.span(), steps.span(), y.span(), offsets.span());
+      sq::fake_quantize_backward(sq::exec::cuda, q, x.span(), steps.span(), dy.span(), dx.span(), dsteps.span(),
+                                 offsets.span(), doffsets.span(), 1.0);
+    } else {
+      sq::fake_quantize(sq::exec::cuda, q, x.span(), steps.span(), y.span());
+      sq::fake_quantize_backward(sq::exec::cuda, q, x.span(), steps.span(), dy.span(), dx.span(), dsteps.span(), 1.0);
+    }
+    return golden::golden_outputs<T>{y.download(), dx.download(), dsteps.download(), doffsets.download()};
+  });
 }
 
 TEST_CASE("exec::cuda takes an explicit grad_scale") {
