@@ -51,7 +51,8 @@ function ratio(a, b) { return (a > 0 && b > 0) ? sprintf("%.2f", a / b) : "-" }
     t[name] = ns(real + 0, unit); b[name] = bytes + 0; it[name] = items + 0
     split(name, part, "/")
     key = part[1] SUBSEP part[3] SUBSEP part[5]
-    if (part[3] != "-" && !(key in seen)) { seen[key] = 1; groups[++ngroups] = key }
+    if (part[3] != "-" && !(key in seen)) { seen[key] = 1 }
+    if (!(part[5] in have_size)) { have_size[part[5]] = 1; sizes[++nsizes] = part[5] + 0 }
   }
   name = ""; type = ""; aggregate = ""; real = ""; unit = "ns"; bytes = 0; items = 0
 }
@@ -63,15 +64,31 @@ END {
   printf "streaming copy"
   printf " of the same bytes (1 thread for seq/simd, all threads for par); F1 = fourier_surrogate<1> (A = 0.21),\n"
   printf "F3 = fourier_surrogate<3>; ratios are time / STE time. Medians of the repetitions.\n"
+  # Noise gauge: the forward pass ignores the surrogate, so forward STE, F1 and
+  # F3 run the very same code; their spread is the run-to-run noise of the machine.
+  lo = 0; hi = 0
+  for (name in t) {
+    if (name !~ /^fwd\/fourier[13]\//) continue
+    other = name; sub(/fourier[13]/, "ste", other)
+    if (!(other in t) || t[other] <= 0) continue
+    r = t[name] / t[other]
+    if (lo == 0 || r < lo) lo = r
+    if (r > hi) hi = r
+  }
+  if (hi > 0) printf "Noise gauge: forward F1/STE and F3/STE (identical code) range %.2f .. %.2f in this run.\n", lo, hi
+  for (i = 2; i <= nsizes; ++i) {  # sizes in increasing order (random interleaving mixes the JSON order)
+    v = sizes[i]
+    for (j = i - 1; j >= 1 && sizes[j] > v; --j) sizes[j + 1] = sizes[j]
+    sizes[j + 1] = v
+  }
   ndir = split("fwd bwd", dirs, " "); npol = split("seq simd par", pols, " ")
   for (d = 1; d <= ndir; ++d) {
     for (lay = 1; lay <= 2; ++lay) {
       layout = lay == 1 ? "per_tensor" : "per_channel"
       printed = 0
-      for (g = 1; g <= ngroups; ++g) {
-        split(groups[g], k, SUBSEP)
-        if (k[1] != dirs[d] || k[2] != layout) continue
-        n = k[3]
+      for (g = 1; g <= nsizes; ++g) {
+        n = sizes[g]
+        if (!((dirs[d] SUBSEP layout SUBSEP n) in seen)) continue
         if (!printed) {
           printf "\n%s, %s\n\n", dirs[d], layout
           printf "| floats | policy | stream copy GB/s | memcpy GB/s | STE GB/s (x copy) | F1 GB/s (x copy) | F3 GB/s (x copy) | F1/STE | F3/STE | F1 Gfloat/s |\n"
