@@ -168,31 +168,20 @@ void check_on_device(sq::quantizer<compute_t<E>, S> const& q, std::size_t numel,
   using traits = sq::exec::storage_traits<E>;
   INFO(describe(q, numel, has_offsets));
   const problem<E> p = make_problem<E>(q.grid(), q.layout(), numel, nan, seed);
-  const std::vector<T> x = widened(p.x);
-  const std::vector<T> dy = widened(p.dy);
-  std::vector<T> y_seq(numel), dx_seq(numel), dsteps_seq(p.steps.size()), doffsets_seq(p.steps.size());
-  if (has_offsets) {
-    sq::fake_quantize(sq::exec::seq, q, x, p.steps, y_seq, p.offsets);
-    sq::fake_quantize_backward(sq::exec::seq, q, x, p.steps, dy, dx_seq, dsteps_seq, p.offsets, doffsets_seq);
-  } else {
-    sq::fake_quantize(sq::exec::seq, q, x, p.steps, y_seq);
-    sq::fake_quantize_backward(sq::exec::seq, q, x, p.steps, dy, dx_seq, dsteps_seq);
-  }
-  const double grad_scale = sq::lsq_grad_scale(numel, q.grid());
-  const auto step_scale = absolute_term_sums(q, x, dy, p.steps, p.offsets, has_offsets, false);
-  const auto offset_scale = absolute_term_sums(q, x, dy, p.steps, p.offsets, has_offsets, true);
+  const seq_reference<T> seq = run_seq(q, p, has_offsets);
 
   const device_results<E> r = run_on_device(q, p, has_offsets, run_options{}, stream);
   const std::int64_t forward_ulps = (has_offsets && STABLEQAT_HOST_HAS_FMA == 0) ? 1 : 0;
   const std::int64_t dx_ulps = S::harmonics == 0 ? 0 : (sizeof(E) == 2 ? 1 : 2);
   for (std::size_t i = 0; i < numel; ++i) {
-    INFO("i = " << i << ", x = " << x[i] << ", dy = " << dy[i] << ", seq y = " << y_seq[i] << ", seq dx = " << dx_seq[i]);
-    REQUIRE(ulp_distance(r.y[i], traits::to_storage(y_seq[i])) <= forward_ulps);
-    REQUIRE(ulp_distance(r.dx[i], traits::to_storage(dx_seq[i])) <= dx_ulps);
+    INFO("i = " << i << ", x = " << seq.x[i] << ", dy = " << seq.dy[i] << ", seq y = " << seq.y[i]
+                << ", seq dx = " << seq.dx[i]);
+    REQUIRE(ulp_distance(r.y[i], traits::to_storage(seq.y[i])) <= forward_ulps);
+    REQUIRE(ulp_distance(r.dx[i], traits::to_storage(seq.dx[i])) <= dx_ulps);
   }
-  check_step_gradients(r.dsteps, dsteps_seq, step_scale, grad_scale, "dsteps");
+  check_step_gradients(r.dsteps, seq.dsteps, seq.step_scale, seq.grad_scale, "dsteps");
   if (has_offsets) {
-    check_step_gradients(r.doffsets, doffsets_seq, offset_scale, grad_scale, "doffsets");
+    check_step_gradients(r.doffsets, seq.doffsets, seq.offset_scale, seq.grad_scale, "doffsets");
   }
   // Bit-reproducible: again, in place, misaligned (scalar loads) and on the default stream.
   CHECK(same_results(r, run_on_device(q, p, has_offsets, run_options{}, stream)));

@@ -42,40 +42,22 @@ void check_against_seq(sq::quantizer<compute_t<E>, S> const& q, std::size_t nume
   using traits = sq::exec::storage_traits<E>;
   INFO(describe(q, numel, has_offsets));
   const problem<E> p = make_problem<E>(q.grid(), q.layout(), numel, nan, seed);
-  const std::vector<T> x = widened(p.x);
-  const std::vector<T> dy = widened(p.dy);
-  std::span<const T> offsets = has_offsets ? std::span<const T>(p.offsets) : std::span<const T>();
+  const seq_reference<T> seq = run_seq(q, p, has_offsets);
+  const T* offsets = has_offsets ? p.offsets.data() : nullptr;
 
   // Forward, out of place and in place (y == x).
-  std::vector<T> y_seq(numel);
-  if (has_offsets) {
-    sq::fake_quantize(sq::exec::seq, q, x, p.steps, y_seq, offsets);
-  } else {
-    sq::fake_quantize(sq::exec::seq, q, x, p.steps, y_seq);
-  }
   for (bool in_place : {false, true}) {
     std::vector<E> y = in_place ? p.x : std::vector<E>(numel);
     const E* xs = in_place ? y.data() : p.x.data();
-    emulate_launch<false>(q, numel, cd::element_buffers<E, T>{xs, nullptr, y.data(), p.steps.data(), offsets.data()},
+    emulate_launch<false>(q, numel, cd::element_buffers<E, T>{xs, nullptr, y.data(), p.steps.data(), offsets},
                           cd::gradient_buffers<T>{}, has_offsets, true);
     for (std::size_t i = 0; i < numel; ++i) {
-      INFO("y[" << i << "], x = " << x[i] << ", in place " << in_place);
-      REQUIRE(same_bits(y[i], traits::to_storage(y_seq[i])));
+      INFO("y[" << i << "], x = " << seq.x[i] << ", in place " << in_place);
+      REQUIRE(same_bits(y[i], traits::to_storage(seq.y[i])));
     }
   }
 
   // Backward, dx out of place and in place over dy; default LSQ grad scale.
-  const double grad_scale = sq::lsq_grad_scale(numel, q.grid());
-  std::vector<T> dx_seq(numel);
-  std::vector<T> dsteps_seq(p.steps.size());
-  std::vector<T> doffsets_seq(p.steps.size());
-  if (has_offsets) {
-    sq::fake_quantize_backward(sq::exec::seq, q, x, p.steps, dy, dx_seq, dsteps_seq, offsets, doffsets_seq);
-  } else {
-    sq::fake_quantize_backward(sq::exec::seq, q, x, p.steps, dy, dx_seq, dsteps_seq);
-  }
-  const auto step_scale = absolute_term_sums(q, x, dy, p.steps, p.offsets, has_offsets, false);
-  const auto offset_scale = absolute_term_sums(q, x, dy, p.steps, p.offsets, has_offsets, true);
   for (bool aligned : {true, false}) {
     std::vector<E> dx = aligned ? std::vector<E>(numel) : p.dy;  // unaligned run: dx aliases dy
     const E* dys = aligned ? p.dy.data() : dx.data();
@@ -84,16 +66,16 @@ void check_against_seq(sq::quantizer<compute_t<E>, S> const& q, std::size_t nume
     cd::gradient_buffers<T> g;
     g.dsteps = dsteps.data();
     g.doffsets = has_offsets ? doffsets.data() : nullptr;
-    g.grad_scale = grad_scale;
-    emulate_launch<true>(q, numel, cd::element_buffers<E, T>{p.x.data(), dys, dx.data(), p.steps.data(), offsets.data()},
-                         g, has_offsets, aligned);
+    g.grad_scale = seq.grad_scale;
+    emulate_launch<true>(q, numel, cd::element_buffers<E, T>{p.x.data(), dys, dx.data(), p.steps.data(), offsets}, g,
+                         has_offsets, aligned);
     for (std::size_t i = 0; i < numel; ++i) {
-      INFO("dx[" << i << "], x = " << x[i] << ", dy = " << dy[i]);
-      REQUIRE(same_bits(dx[i], traits::to_storage(dx_seq[i])));
+      INFO("dx[" << i << "], x = " << seq.x[i] << ", dy = " << seq.dy[i]);
+      REQUIRE(same_bits(dx[i], traits::to_storage(seq.dx[i])));
     }
-    check_step_gradients(dsteps, dsteps_seq, step_scale, grad_scale, "dsteps");
+    check_step_gradients(dsteps, seq.dsteps, seq.step_scale, seq.grad_scale, "dsteps");
     if (has_offsets) {
-      check_step_gradients(doffsets, doffsets_seq, offset_scale, grad_scale, "doffsets");
+      check_step_gradients(doffsets, seq.doffsets, seq.offset_scale, seq.grad_scale, "doffsets");
     }
   }
 }

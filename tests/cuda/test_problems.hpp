@@ -114,6 +114,40 @@ std::vector<double> absolute_term_sums(sq::quantizer<T, S> const& q, std::vector
   return sums;
 }
 
+/// exec::seq's answer to a problem, the reference of both CUDA checks: the
+/// widened inputs, y, and the backward pass with the default LSQ grad scale,
+/// plus the magnitudes the step-gradient tolerances scale with.
+template <class T>
+struct seq_reference {
+  std::vector<T> x, dy, y, dx, dsteps, doffsets;
+  double grad_scale = 1.0;
+  std::vector<double> step_scale, offset_scale;
+};
+
+template <class E, class S>
+seq_reference<compute_t<E>> run_seq(sq::quantizer<compute_t<E>, S> const& q, problem<E> const& p, bool has_offsets) {
+  using T = compute_t<E>;
+  const std::size_t numel = p.x.size();
+  seq_reference<T> r;
+  r.x = widened(p.x);
+  r.dy = widened(p.dy);
+  r.y.resize(numel);
+  r.dx.resize(numel);
+  r.dsteps.resize(p.steps.size());
+  r.doffsets.resize(p.steps.size());
+  if (has_offsets) {
+    sq::fake_quantize(sq::exec::seq, q, r.x, p.steps, r.y, p.offsets);
+    sq::fake_quantize_backward(sq::exec::seq, q, r.x, p.steps, r.dy, r.dx, r.dsteps, p.offsets, r.doffsets);
+  } else {
+    sq::fake_quantize(sq::exec::seq, q, r.x, p.steps, r.y);
+    sq::fake_quantize_backward(sq::exec::seq, q, r.x, p.steps, r.dy, r.dx, r.dsteps);
+  }
+  r.grad_scale = sq::lsq_grad_scale(numel, q.grid());
+  r.step_scale = absolute_term_sums(q, r.x, r.dy, p.steps, p.offsets, has_offsets, false);
+  r.offset_scale = absolute_term_sums(q, r.x, r.dy, p.steps, p.offsets, has_offsets, true);
+  return r;
+}
+
 template <class T>
 void check_step_gradients(std::vector<T> const& got, std::vector<T> const& expected, std::vector<double> const& scale,
                           double grad_scale, const char* what) {
