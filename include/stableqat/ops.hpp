@@ -1,11 +1,16 @@
 // stableqat/ops.hpp: the front-end, fake_quantize and fake_quantize_backward.
 //
-// Validate every argument, then hand the buffers to the policy's backend.
-// Nothing is written to an output before all checks have passed.
+// The one place that validates arguments, handles an empty x, picks the
+// default grad_scale and zeroes the step gradients of an empty x, for every
+// policy. A backend (backend<P>, exec/policy.hpp) only computes; one whose
+// buffers live on a device lends the front-end the hooks to reach them
+// (memory-kind check, host copy of the steps, zero fill). Nothing is written
+// to an output before all checks have passed.
 #pragma once
 
 #include <cstddef>
 #include <optional>
+#include <ranges>
 #include <span>
 #include <type_traits>
 
@@ -14,6 +19,7 @@
 #include "exec/arguments.hpp"
 #include "exec/policy.hpp"
 #include "exec/seq.hpp"
+#include "exec/storage.hpp"
 #include "quantizer.hpp"
 
 namespace stableqat {
@@ -25,33 +31,43 @@ using input = std::type_identity_t<std::span<const T>>;
 template <class T>
 using output = std::type_identity_t<std::span<T>>;
 
-inline constexpr const char* forward_name = "stableqat::fake_quantize";
-inline constexpr const char* backward_name = "stableqat::fake_quantize_backward";
-
-template <class Policy, real_scalar T, class S>
-void run_forward(Policy const& policy, quantizer<T, S> const& q, exec::forward_arguments<T> const& a) {
-  exec::validation::check_forward_shapes(forward_name, q.layout(), a);
-  exec::validation::check_step_values(forward_name, a.steps);
+/// Step and offset values must be positive and finite / finite; read where the
+/// policy's backend lets the host read them.
+template <class Policy, class Arguments>
+void check_values(Policy const& policy, const char* function, Arguments const& a) {
+  using T = typename decltype(a.steps)::value_type;
+  const auto host = exec::hooks::read_on_host(policy, function, a.steps,
+                                              a.has_offsets ? a.offsets : std::span<const T>{});
+  exec::validation::check_step_values(function, host.steps());
   if (a.has_offsets) {
-    exec::validation::check_offset_values(forward_name, a.offsets);
+    exec::validation::check_offset_values(function, host.offsets());
   }
+}
+
+template <class Policy, real_scalar T, class E, class S>
+void run_forward(Policy const& policy, quantizer<T, S> const& q, exec::forward_arguments<T, E> const& a) {
+  const char* function = exec::forward_function;
+  exec::validation::check_forward_shapes(function, q.layout(), a);
+  exec::hooks::check_memory(policy, function, a);
+  check_values(policy, function, a);
   if (!a.x.empty()) {
     exec::backend<Policy>::forward(policy, q, a);
   }
 }
 
-template <class Policy, real_scalar T, class S>
-void run_backward(Policy const& policy, quantizer<T, S> const& q, exec::backward_arguments<T> a,
+template <class Policy, real_scalar T, class E, class S>
+void run_backward(Policy const& policy, quantizer<T, S> const& q, exec::backward_arguments<T, E> a,
                   std::optional<double> grad_scale) {
+  const char* function = exec::backward_function;
   a.grad_scale = grad_scale ? *grad_scale : 1.0;
-  exec::validation::check_backward_shapes(backward_name, q.layout(), a);
-  exec::validation::check_step_values(backward_name, a.steps);
-  if (a.has_offsets) {
-    exec::validation::check_offset_values(backward_name, a.offsets);
-  }
+  exec::validation::check_backward_shapes(function, q.layout(), a);
+  exec::hooks::check_memory(policy, function, a);
+  check_values(policy, function, a);
   if (a.x.empty()) {
-    for (T& d : a.dsteps) d = T(0);
-    for (T& d : a.doffsets) d = T(0);
+    exec::hooks::fill_zero(policy, function, "dsteps", a.dsteps);
+    if (a.has_offsets) {
+      exec::hooks::fill_zero(policy, function, "doffsets", a.doffsets);
+    }
     return;
   }
   if (!grad_scale) {
@@ -62,6 +78,14 @@ void run_backward(Policy const& policy, quantizer<T, S> const& q, exec::backward
 
 }  // namespace ops_detail
 
+// Storage: the tensors x, y (dy, dx) hold elements of type E, the element type
+// of the output y (dx): T, the quantizer's type, on every policy; exec::cuda
+// also takes __half and __nv_bfloat16 tensors with a float quantizer (computed
+// in float, each output rounded to storage once). Steps, offsets and their
+// gradients are always T. The output is a std::span<E> or any writable
+// contiguous range of E (exec::element_output); the inputs are anything that
+// converts to std::span<const E> / std::span<const T>.
+
 /// Forward fake quantization, y[i] = s * clamp(round_half_even(x[i] * (1/s)), qmin, qmax)
 /// with s = steps[layout.step_index(i)] (sign(v) on the binary grid).
 ///
@@ -69,18 +93,22 @@ void run_backward(Policy const& policy, quantizer<T, S> const& q, exec::backward
 /// q.layout().step_count(x.size()); every step positive and finite with a
 /// finite reciprocal. NaN gives NaN; ±Inf clamp to the grid edge. Throws
 /// std::invalid_argument naming the argument, before writing anything.
-template <exec::execution_policy Policy, real_scalar T, class S>
-void fake_quantize(Policy const& policy, quantizer<T, S> const& q, ops_detail::input<T> x,
-                   ops_detail::input<T> steps, ops_detail::output<T> y) {
-  ops_detail::run_forward(policy, q, exec::forward_arguments<T>{x, steps, {}, y, false});
+template <exec::execution_policy Policy, real_scalar T, class S, exec::element_output Y,
+          class E = std::ranges::range_value_t<Y>>
+  requires exec::stores<Policy, E, T>
+void fake_quantize(Policy const& policy, quantizer<T, S> const& q, std::span<const std::type_identity_t<E>> x,
+                   ops_detail::input<T> steps, Y&& y) {
+  ops_detail::run_forward(policy, q, exec::forward_arguments<T, E>{x, steps, {}, std::span<E>(y), false});
 }
 
 /// Forward with a learnable offset per step (LSQ+): y = s * clamp(round((x - b)/s)) + b,
 /// offsets.size() == steps.size(), offsets finite.
-template <exec::execution_policy Policy, real_scalar T, class S>
-void fake_quantize(Policy const& policy, quantizer<T, S> const& q, ops_detail::input<T> x,
-                   ops_detail::input<T> steps, ops_detail::output<T> y, ops_detail::input<T> offsets) {
-  ops_detail::run_forward(policy, q, exec::forward_arguments<T>{x, steps, offsets, y, true});
+template <exec::execution_policy Policy, real_scalar T, class S, exec::element_output Y,
+          class E = std::ranges::range_value_t<Y>>
+  requires exec::stores<Policy, E, T>
+void fake_quantize(Policy const& policy, quantizer<T, S> const& q, std::span<const std::type_identity_t<E>> x,
+                   ops_detail::input<T> steps, Y&& y, ops_detail::input<T> offsets) {
+  ops_detail::run_forward(policy, q, exec::forward_arguments<T, E>{x, steps, offsets, std::span<E>(y), true});
 }
 
 /// Backward pass for upstream gradient dy (see docs/math.md):
@@ -88,23 +116,32 @@ void fake_quantize(Policy const& policy, quantizer<T, S> const& q, ops_detail::i
 ///   dsteps[k] = grad_scale * sum over step k of dy * (inside ? level - v : level)
 /// grad_scale defaults to lsq_grad_scale(x.size(), q.grid()). dx may alias x or
 /// dy; dsteps must not overlap any other buffer. Empty x sets dsteps to 0.
-template <exec::execution_policy Policy, real_scalar T, class S>
-void fake_quantize_backward(Policy const& policy, quantizer<T, S> const& q, ops_detail::input<T> x,
-                            ops_detail::input<T> steps, ops_detail::input<T> dy, ops_detail::output<T> dx,
-                            ops_detail::output<T> dsteps, std::optional<double> grad_scale = std::nullopt) {
-  ops_detail::run_backward(policy, q, exec::backward_arguments<T>{x, steps, {}, dy, dx, dsteps, {}, 1.0, false},
-                           grad_scale);
+template <exec::execution_policy Policy, real_scalar T, class S, exec::element_output DX,
+          class E = std::ranges::range_value_t<DX>>
+  requires exec::stores<Policy, E, T>
+void fake_quantize_backward(Policy const& policy, quantizer<T, S> const& q,
+                            std::span<const std::type_identity_t<E>> x, ops_detail::input<T> steps,
+                            std::span<const std::type_identity_t<E>> dy, DX&& dx, ops_detail::output<T> dsteps,
+                            std::optional<double> grad_scale = std::nullopt) {
+  ops_detail::run_backward(
+      policy, q, exec::backward_arguments<T, E>{x, steps, {}, dy, std::span<E>(dx), dsteps, {}, 1.0, false},
+      grad_scale);
 }
 
 /// Backward with offsets: additionally doffsets[k] = grad_scale * sum over step k
 /// of (dy - dx), so that dx + db = dy element by element.
-template <exec::execution_policy Policy, real_scalar T, class S>
-void fake_quantize_backward(Policy const& policy, quantizer<T, S> const& q, ops_detail::input<T> x,
-                            ops_detail::input<T> steps, ops_detail::input<T> dy, ops_detail::output<T> dx,
-                            ops_detail::output<T> dsteps, ops_detail::input<T> offsets,
-                            ops_detail::output<T> doffsets, std::optional<double> grad_scale = std::nullopt) {
+template <exec::execution_policy Policy, real_scalar T, class S, exec::element_output DX,
+          class E = std::ranges::range_value_t<DX>>
+  requires exec::stores<Policy, E, T>
+void fake_quantize_backward(Policy const& policy, quantizer<T, S> const& q,
+                            std::span<const std::type_identity_t<E>> x, ops_detail::input<T> steps,
+                            std::span<const std::type_identity_t<E>> dy, DX&& dx, ops_detail::output<T> dsteps,
+                            ops_detail::input<T> offsets, ops_detail::output<T> doffsets,
+                            std::optional<double> grad_scale = std::nullopt) {
   ops_detail::run_backward(
-      policy, q, exec::backward_arguments<T>{x, steps, offsets, dy, dx, dsteps, doffsets, 1.0, true}, grad_scale);
+      policy, q,
+      exec::backward_arguments<T, E>{x, steps, offsets, dy, std::span<E>(dx), dsteps, doffsets, 1.0, true},
+      grad_scale);
 }
 
 }  // namespace stableqat

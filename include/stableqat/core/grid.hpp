@@ -80,6 +80,14 @@ constexpr grid integer_grid(int qmin, int qmax) {
   return grid(qmin, qmax, false);
 }
 
+/// max(qmax, 1): the count of positive levels LSQ normalises by, in its
+/// gradient scale 1/sqrt(numel * positive_levels) and its initial step
+/// 2 mean|x| / sqrt(positive_levels). At least 1, so that unsigned 1-bit,
+/// binary and ternary grids (qmax <= 1) divide by one level.
+constexpr double positive_levels(grid const& g) noexcept {
+  return g.qmax() > 1 ? static_cast<double>(g.qmax()) : 1.0;
+}
+
 /// Level map of a uniform grid: level(v) = clamp(round(v), qmin, qmax), NaN kept.
 template <real_scalar T>
 struct uniform_levels {

@@ -89,15 +89,14 @@ STABLEQAT_HD constexpr lsq_element_gradients<V> fake_quantize_backward_element(
   return out;
 }
 
-/// LSQ's gradient scale 1 / sqrt(numel * max(qmax, 1)) (Esser et al. 2019),
+/// LSQ's gradient scale 1 / sqrt(numel * positive_levels(g)) (Esser et al. 2019),
 /// with numel the element count of the whole tensor, also for per-channel
 /// steps (as the official StableQAT code does). numel must be positive.
 inline double lsq_grad_scale(std::size_t numel, grid const& g) {
   if (numel == 0) {
     detail::throw_invalid_argument("stableqat::lsq_grad_scale", "numel", numel, "must be positive");
   }
-  const double positive_levels = g.qmax() > 1 ? static_cast<double>(g.qmax()) : 1.0;
-  return 1.0 / std::sqrt(static_cast<double>(numel) * positive_levels);
+  return 1.0 / std::sqrt(static_cast<double>(numel) * positive_levels(g));
 }
 
 }  // namespace stableqat

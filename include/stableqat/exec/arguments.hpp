@@ -18,12 +18,18 @@
 #include "../core/layout.hpp"
 #include "../core/lsq.hpp"
 #include "../core/math.hpp"
+#include "storage.hpp"
 
 namespace stableqat::exec {
 
+/// The front-end functions whose arguments these are: every error message,
+/// the front-end's and a backend's (exec::cuda's cuda_error), names one of them.
+inline constexpr const char* forward_function = "stableqat::fake_quantize";
+inline constexpr const char* backward_function = "stableqat::fake_quantize_backward";
+
 /// Forward pass buffers: y = fake_quantize(x). `offsets` is used only when
-/// has_offsets. Elements (x, y) are stored as E: T itself, except on the CUDA
-/// backend, which also takes 16-bit floats computed in T = float.
+/// has_offsets. Elements (x, y) are stored as E (storage.hpp): T itself, or a
+/// narrower type the backend admits (exec::cuda: 16-bit floats, T = float).
 template <real_scalar T, class E = T>
 struct forward_arguments {
   std::span<const E> x;
@@ -49,13 +55,16 @@ struct backward_arguments {
   bool has_offsets = false;
 };
 
-/// The offset of step k as the element formulas take it: a value, or no_offset.
-template <real_scalar T>
-constexpr T offset_of(std::span<const T> offsets, std::size_t k, std::true_type) noexcept {
+/// The offset of step k as the element formulas take it: offsets[k], or
+/// no_offset when the call has none (std::false_type, usually
+/// std::bool_constant<WithOffsets>). `offsets` is a span or, in device code,
+/// a pointer: every backend takes its offsets here.
+template <class Offsets>
+STABLEQAT_HD constexpr auto offset_of(Offsets const& offsets, std::size_t k, std::true_type) noexcept {
   return offsets[k];
 }
-template <real_scalar T>
-constexpr no_offset offset_of(std::span<const T>, std::size_t, std::false_type) noexcept {
+template <class Offsets>
+STABLEQAT_HD constexpr no_offset offset_of(Offsets const&, std::size_t, std::false_type) noexcept {
   return {};
 }
 
@@ -124,18 +133,11 @@ inline void check_same_size(const char* function, const char* name, std::size_t 
   }
 }
 
-/// Checks numel against the layout and the step count; host-side, sizes only.
-inline void check_layout(const char* function, step_layout const& layout, std::size_t numel, std::size_t steps) {
-  if (layout.type() != step_layout::kind::per_tensor && numel % layout.extent() != 0) {
-    detail::throw_invalid_argument(function, "x.size()", numel,
-                                   std::string("is not a multiple of the ") + layout.extent_name() + " " +
-                                       std::to_string(layout.extent()));
-  }
-  const std::size_t expected = layout.step_count(numel);
-  if (steps != expected) {
-    detail::throw_invalid_argument(function, "steps.size()", steps,
-                                   std::string("differs from the ") + std::to_string(expected) + " step(s) " +
-                                       layout.name() + " needs for x.size() = " + std::to_string(numel));
+/// A step-sized buffer (dsteps, offsets, doffsets) has one entry per step.
+inline void check_step_sized(const char* function, const char* name, std::size_t size, std::size_t steps) {
+  if (size != steps) {
+    detail::throw_invalid_argument(function, std::string(name) + ".size()", size,
+                                   "differs from steps.size() = " + std::to_string(steps));
   }
 }
 
@@ -168,10 +170,9 @@ void check_offset_values(const char* function, std::span<const T> offsets) {
 template <real_scalar T, class E>
 void check_forward_shapes(const char* function, step_layout const& layout, forward_arguments<T, E> const& a) {
   check_same_size(function, "y", a.y.size(), a.x.size());
-  check_layout(function, layout, a.x.size(), a.steps.size());
-  if (a.has_offsets && a.offsets.size() != a.steps.size()) {
-    detail::throw_invalid_argument(function, "offsets.size()", a.offsets.size(),
-                                   "differs from steps.size() = " + std::to_string(a.steps.size()));
+  detail::check_layout(function, layout, a.x.size(), a.steps.size());
+  if (a.has_offsets) {
+    check_step_sized(function, "offsets", a.offsets.size(), a.steps.size());
   }
   check_alias(function, "y", a.y, "x", a.x);
   check_disjoint(function, "y", a.y, "steps", a.steps);
@@ -185,20 +186,11 @@ template <real_scalar T, class E>
 void check_backward_shapes(const char* function, step_layout const& layout, backward_arguments<T, E> const& a) {
   check_same_size(function, "dy", a.dy.size(), a.x.size());
   check_same_size(function, "dx", a.dx.size(), a.x.size());
-  check_layout(function, layout, a.x.size(), a.steps.size());
-  if (a.dsteps.size() != a.steps.size()) {
-    detail::throw_invalid_argument(function, "dsteps.size()", a.dsteps.size(),
-                                   "differs from steps.size() = " + std::to_string(a.steps.size()));
-  }
+  detail::check_layout(function, layout, a.x.size(), a.steps.size());
+  check_step_sized(function, "dsteps", a.dsteps.size(), a.steps.size());
   if (a.has_offsets) {
-    if (a.offsets.size() != a.steps.size()) {
-      detail::throw_invalid_argument(function, "offsets.size()", a.offsets.size(),
-                                     "differs from steps.size() = " + std::to_string(a.steps.size()));
-    }
-    if (a.doffsets.size() != a.steps.size()) {
-      detail::throw_invalid_argument(function, "doffsets.size()", a.doffsets.size(),
-                                     "differs from steps.size() = " + std::to_string(a.steps.size()));
-    }
+    check_step_sized(function, "offsets", a.offsets.size(), a.steps.size());
+    check_step_sized(function, "doffsets", a.doffsets.size(), a.steps.size());
   }
   if (!std::isfinite(a.grad_scale)) {
     detail::throw_invalid_argument(function, "grad_scale", a.grad_scale, "is not finite");

@@ -16,6 +16,7 @@
 
 #include "../../core/config.hpp"
 #include "../../core/lsq.hpp"
+#include "../arguments.hpp"
 #include "storage.hpp"
 #include "tiling.hpp"
 
@@ -100,18 +101,6 @@ STABLEQAT_CUDA_UNROLL
     if (e < n) {
       p[e] = in[e];
     }
-  }
-}
-
-/// The offset of step k as the element formulas take it: offsets[k] or no_offset.
-template <bool WithOffsets, class T>
-STABLEQAT_HD constexpr auto offset_at(const T* offsets, std::size_t k) noexcept {
-  if constexpr (WithOffsets) {
-    return offsets[k];
-  } else {
-    (void)offsets;
-    (void)k;
-    return no_offset{};
   }
 }
 
@@ -216,7 +205,7 @@ STABLEQAT_HD inline gradient_sums row_tile_lane(row_tiling const& t, element_buf
   const row_tile_span span = row_tile(t, tile);
   const T step = b.steps[span.row];
   const T inv_step = T(1) / step;
-  const auto offset = offset_at<WithOffsets>(b.offsets, span.row);
+  const auto offset = offset_of(b.offsets, span.row, std::bool_constant<WithOffsets>{});
   const std::size_t row_start = span.row * t.row_length;
   gradient_sums sums;
   for_each_chunk_pair<Backward>(
@@ -248,14 +237,14 @@ STABLEQAT_HD inline column_sums<E> column_tile_lane(column_tiling const& t, elem
     return sums;
   }
   const std::size_t n = min_size(N, t.columns - span.column);
-  using Offset = decltype(offset_at<WithOffsets>(b.offsets, 0));
+  using Offset = decltype(offset_of(b.offsets, 0, std::bool_constant<WithOffsets>{}));
   T step[N] = {};
   T inv_step[N] = {};
   Offset offset[N] = {};
   for (std::size_t e = 0; e < n; ++e) {
     step[e] = b.steps[span.column + e];
     inv_step[e] = T(1) / step[e];
-    offset[e] = offset_at<WithOffsets>(b.offsets, span.column + e);
+    offset[e] = offset_of(b.offsets, span.column + e, std::bool_constant<WithOffsets>{});
   }
   for_each_chunk_pair<Backward>(
       b, span.first_row + row_lane, span.last_row, t.row_lanes, t.vector_access,
