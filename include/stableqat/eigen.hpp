@@ -200,28 +200,34 @@ quantizer<T, S> with_axis_layout(const char* function, quantizer<T, S> const& q,
   return quantizer<T, S>{q.grid(), q.surrogate(), mapped};
 }
 
-/// The checked spans of a matrix backward call (shape, order, step counts and
-/// contiguity, in the order the errors are reported), for the span front-end.
+/// The checks of a matrix backward call before its spans are taken: storage
+/// order, shapes and step counts, in the order the errors are reported.
+template <class X, class Steps, class DY, class DX, class DSteps>
+void check_matrix_backward(const char* function, eigen::steps_per axis, X const& x, Steps const& steps, DY const& dy,
+                           DX const& dx, DSteps const& dsteps) {
+  require_same_order<X, DY>();
+  require_same_order<X, DX>();
+  check_same_shape(function, "dy", x, dy);
+  check_same_shape(function, "dx", x, dx);
+  check_step_count(function, "steps", axis, x, static_cast<std::size_t>(steps.size()));
+  check_step_count(function, "dsteps", axis, x, static_cast<std::size_t>(dsteps.size()));
+}
+
+/// The spans of a backward call (each checked contiguous, in this order), for
+/// the span front-end.
 template <real_scalar T>
-struct matrix_gradient_spans {
+struct gradient_spans {
   std::span<const T> x, steps, dy;
   std::span<T> dx, dsteps;
 
   template <class X, class Steps, class DY, class DX, class DSteps>
-  matrix_gradient_spans(const char* function, eigen::steps_per axis, X const& x_in, Steps const& steps_in,
-                        DY const& dy_in, DX&& dx_in, DSteps&& dsteps_in) {
-    require_same_order<X, DY>();
-    require_same_order<X, DX>();
-    check_same_shape(function, "dy", x_in, dy_in);
-    check_same_shape(function, "dx", x_in, dx_in);
-    check_step_count(function, "steps", axis, x_in, static_cast<std::size_t>(steps_in.size()));
-    check_step_count(function, "dsteps", axis, x_in, static_cast<std::size_t>(dsteps_in.size()));
-    x = input_span(function, "x", x_in);
-    steps = input_span(function, "steps", steps_in);
-    dy = input_span(function, "dy", dy_in);
-    dx = output_span(function, "dx", dx_in);
-    dsteps = output_span(function, "dsteps", dsteps_in);
-  }
+  gradient_spans(const char* function, X const& x_in, Steps const& steps_in, DY const& dy_in, DX&& dx_in,
+                 DSteps&& dsteps_in)
+      : x(input_span(function, "x", x_in)),
+        steps(input_span(function, "steps", steps_in)),
+        dy(input_span(function, "dy", dy_in)),
+        dx(output_span(function, "dx", dx_in)),
+        dsteps(output_span(function, "dsteps", dsteps_in)) {}
 };
 
 }  // namespace eigen_detail
@@ -281,7 +287,8 @@ void fake_quantize_backward(Policy const& policy, quantizer<T, S> const& q, eige
                             std::optional<double> grad_scale = std::nullopt) {
   using namespace eigen_detail;
   const char* function = exec::backward_function;
-  const matrix_gradient_spans<T> m(function, axis, x, steps, dy, dx, dsteps);
+  check_matrix_backward(function, axis, x, steps, dy, dx, dsteps);
+  const gradient_spans<T> m(function, x, steps, dy, dx, dsteps);
   fake_quantize_backward(policy, with_axis_layout(function, q, axis, x, m.steps.size()), m.x, m.steps, m.dy, m.dx,
                          m.dsteps, grad_scale);
 }
@@ -299,7 +306,8 @@ void fake_quantize_backward(Policy const& policy, quantizer<T, S> const& q, eige
   check_step_count(function, "doffsets", axis, x, static_cast<std::size_t>(doffsets.size()));
   const auto offsets_span = input_span(function, "offsets", offsets);
   const auto doffsets_span = output_span(function, "doffsets", doffsets);
-  const matrix_gradient_spans<T> m(function, axis, x, steps, dy, dx, dsteps);
+  check_matrix_backward(function, axis, x, steps, dy, dx, dsteps);
+  const gradient_spans<T> m(function, x, steps, dy, dx, dsteps);
   fake_quantize_backward(policy, with_axis_layout(function, q, axis, x, m.steps.size()), m.x, m.steps, m.dy, m.dx,
                          m.dsteps, offsets_span, doffsets_span, grad_scale);
 }
@@ -342,13 +350,8 @@ template <exec::execution_policy Policy, real_scalar T, class S, eigen::dense_of
 void fake_quantize_backward(Policy const& policy, quantizer<T, S> const& q, X const& x, Steps const& steps,
                             DY const& dy, DX&& dx, DSteps&& dsteps, std::optional<double> grad_scale = std::nullopt) {
   using namespace eigen_detail;
-  const char* function = exec::backward_function;
-  const auto x_span = input_span(function, "x", x);
-  const auto steps_span = input_span(function, "steps", steps);
-  const auto dy_span = input_span(function, "dy", dy);
-  const auto dx_span = output_span(function, "dx", dx);
-  const auto dsteps_span = output_span(function, "dsteps", dsteps);
-  fake_quantize_backward(policy, q, x_span, steps_span, dy_span, dx_span, dsteps_span, grad_scale);
+  const gradient_spans<T> m(exec::backward_function, x, steps, dy, dx, dsteps);
+  fake_quantize_backward(policy, q, m.x, m.steps, m.dy, m.dx, m.dsteps, grad_scale);
 }
 
 /// Vector backward pass with offsets (LSQ+).
@@ -361,15 +364,10 @@ void fake_quantize_backward(Policy const& policy, quantizer<T, S> const& q, X co
                             std::optional<double> grad_scale = std::nullopt) {
   using namespace eigen_detail;
   const char* function = exec::backward_function;
-  const auto x_span = input_span(function, "x", x);
-  const auto steps_span = input_span(function, "steps", steps);
-  const auto dy_span = input_span(function, "dy", dy);
-  const auto dx_span = output_span(function, "dx", dx);
-  const auto dsteps_span = output_span(function, "dsteps", dsteps);
+  const gradient_spans<T> m(function, x, steps, dy, dx, dsteps);
   const auto offsets_span = input_span(function, "offsets", offsets);
   const auto doffsets_span = output_span(function, "doffsets", doffsets);
-  fake_quantize_backward(policy, q, x_span, steps_span, dy_span, dx_span, dsteps_span, offsets_span, doffsets_span,
-                         grad_scale);
+  fake_quantize_backward(policy, q, m.x, m.steps, m.dy, m.dx, m.dsteps, offsets_span, doffsets_span, grad_scale);
 }
 
 }  // namespace stableqat

@@ -30,6 +30,14 @@ template <class T>
 using input = std::type_identity_t<std::span<const T>>;
 template <class T>
 using output = std::type_identity_t<std::span<T>>;
+/// Input tensor of elements E (E is taken from the output, not deduced here).
+template <class E>
+using elements = std::span<const std::type_identity_t<E>>;
+
+/// The output tensor (y, dx) of a call on Policy with a quantizer of type T:
+/// a writable contiguous range of a storage type that backend computes in T.
+template <class R, class Policy, class T>
+concept output_for = exec::element_output<R> && exec::stores<Policy, std::ranges::range_value_t<R>, T>;
 
 /// Step and offset values must be positive and finite / finite; read where the
 /// policy's backend lets the host read them.
@@ -93,20 +101,18 @@ void run_backward(Policy const& policy, quantizer<T, S> const& q, exec::backward
 /// q.layout().step_count(x.size()); every step positive and finite with a
 /// finite reciprocal. NaN gives NaN; ±Inf clamp to the grid edge. Throws
 /// std::invalid_argument naming the argument, before writing anything.
-template <exec::execution_policy Policy, real_scalar T, class S, exec::element_output Y,
+template <exec::execution_policy Policy, real_scalar T, class S, ops_detail::output_for<Policy, T> Y,
           class E = std::ranges::range_value_t<Y>>
-  requires exec::stores<Policy, E, T>
-void fake_quantize(Policy const& policy, quantizer<T, S> const& q, std::span<const std::type_identity_t<E>> x,
+void fake_quantize(Policy const& policy, quantizer<T, S> const& q, ops_detail::elements<E> x,
                    ops_detail::input<T> steps, Y&& y) {
   ops_detail::run_forward(policy, q, exec::forward_arguments<T, E>{x, steps, {}, std::span<E>(y), false});
 }
 
 /// Forward with a learnable offset per step (LSQ+): y = s * clamp(round((x - b)/s)) + b,
 /// offsets.size() == steps.size(), offsets finite.
-template <exec::execution_policy Policy, real_scalar T, class S, exec::element_output Y,
+template <exec::execution_policy Policy, real_scalar T, class S, ops_detail::output_for<Policy, T> Y,
           class E = std::ranges::range_value_t<Y>>
-  requires exec::stores<Policy, E, T>
-void fake_quantize(Policy const& policy, quantizer<T, S> const& q, std::span<const std::type_identity_t<E>> x,
+void fake_quantize(Policy const& policy, quantizer<T, S> const& q, ops_detail::elements<E> x,
                    ops_detail::input<T> steps, Y&& y, ops_detail::input<T> offsets) {
   ops_detail::run_forward(policy, q, exec::forward_arguments<T, E>{x, steps, offsets, std::span<E>(y), true});
 }
@@ -116,12 +122,11 @@ void fake_quantize(Policy const& policy, quantizer<T, S> const& q, std::span<con
 ///   dsteps[k] = grad_scale * sum over step k of dy * (inside ? level - v : level)
 /// grad_scale defaults to lsq_grad_scale(x.size(), q.grid()). dx may alias x or
 /// dy; dsteps must not overlap any other buffer. Empty x sets dsteps to 0.
-template <exec::execution_policy Policy, real_scalar T, class S, exec::element_output DX,
+template <exec::execution_policy Policy, real_scalar T, class S, ops_detail::output_for<Policy, T> DX,
           class E = std::ranges::range_value_t<DX>>
-  requires exec::stores<Policy, E, T>
 void fake_quantize_backward(Policy const& policy, quantizer<T, S> const& q,
-                            std::span<const std::type_identity_t<E>> x, ops_detail::input<T> steps,
-                            std::span<const std::type_identity_t<E>> dy, DX&& dx, ops_detail::output<T> dsteps,
+                            ops_detail::elements<E> x, ops_detail::input<T> steps,
+                            ops_detail::elements<E> dy, DX&& dx, ops_detail::output<T> dsteps,
                             std::optional<double> grad_scale = std::nullopt) {
   ops_detail::run_backward(
       policy, q, exec::backward_arguments<T, E>{x, steps, {}, dy, std::span<E>(dx), dsteps, {}, 1.0, false},
@@ -130,12 +135,11 @@ void fake_quantize_backward(Policy const& policy, quantizer<T, S> const& q,
 
 /// Backward with offsets: additionally doffsets[k] = grad_scale * sum over step k
 /// of (dy - dx), so that dx + db = dy element by element.
-template <exec::execution_policy Policy, real_scalar T, class S, exec::element_output DX,
+template <exec::execution_policy Policy, real_scalar T, class S, ops_detail::output_for<Policy, T> DX,
           class E = std::ranges::range_value_t<DX>>
-  requires exec::stores<Policy, E, T>
 void fake_quantize_backward(Policy const& policy, quantizer<T, S> const& q,
-                            std::span<const std::type_identity_t<E>> x, ops_detail::input<T> steps,
-                            std::span<const std::type_identity_t<E>> dy, DX&& dx, ops_detail::output<T> dsteps,
+                            ops_detail::elements<E> x, ops_detail::input<T> steps,
+                            ops_detail::elements<E> dy, DX&& dx, ops_detail::output<T> dsteps,
                             ops_detail::input<T> offsets, ops_detail::output<T> doffsets,
                             std::optional<double> grad_scale = std::nullopt) {
   ops_detail::run_backward(

@@ -8,7 +8,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
-#include <functional>
+#include <initializer_list>
 #include <span>
 #include <string>
 #include <type_traits>
@@ -82,47 +82,57 @@ void visit_kernel(grid const& g, bool has_offsets, F&& f) {
   });
 }
 
+/// One buffer of a call as the checks see it: its argument name, its bytes
+/// and its element count (messages report sizes in elements).
+struct named_buffer {
+  const char* name;
+  std::span<const std::byte> bytes;
+  std::size_t size;
+
+  template <class U>
+  named_buffer(const char* buffer_name, std::span<U> s) noexcept
+      : name(buffer_name), bytes(std::as_bytes(s)), size(s.size()) {}
+};
+
 namespace validation {
 
-/// True when the bytes of a and b intersect (empty spans intersect nothing).
-template <class A, class B>
-bool overlap(std::span<A> a, std::span<B> b) noexcept {
-  if (a.empty() || b.empty()) {
+/// True when the bytes of a and b intersect (empty buffers intersect nothing).
+inline bool overlap(named_buffer const& a, named_buffer const& b) noexcept {
+  if (a.bytes.empty() || b.bytes.empty()) {
     return false;
   }
-  const auto a_begin = reinterpret_cast<std::uintptr_t>(a.data());
-  const auto b_begin = reinterpret_cast<std::uintptr_t>(b.data());
-  return a_begin < b_begin + b.size_bytes() && b_begin < a_begin + a.size_bytes();
+  const auto a_begin = reinterpret_cast<std::uintptr_t>(a.bytes.data());
+  const auto b_begin = reinterpret_cast<std::uintptr_t>(b.bytes.data());
+  return a_begin < b_begin + b.bytes.size() && b_begin < a_begin + a.bytes.size();
 }
 
 /// True when a and b intersect without being the very same bytes.
-template <class A, class B>
-bool partially_overlap(std::span<A> a, std::span<B> b) noexcept {
-  const bool identical = static_cast<const void*>(a.data()) == static_cast<const void*>(b.data()) &&
-                         a.size_bytes() == b.size_bytes();
+inline bool partially_overlap(named_buffer const& a, named_buffer const& b) noexcept {
+  const bool identical = a.bytes.data() == b.bytes.data() && a.bytes.size() == b.bytes.size();
   return overlap(a, b) && !identical;
 }
 
 /// An output may be the very same buffer as an input (exact aliasing, read
 /// before write) or disjoint from it; a partial overlap would read values the
 /// call already overwrote, so it is refused.
-template <class Out, class In>
-void check_alias(const char* function, const char* out_name, std::span<Out> out, const char* in_name,
-                 std::span<In> in) {
-  if (partially_overlap(out, in)) {
-    detail::throw_invalid_argument(function, std::string(out_name) + ".size()", out.size(),
-                                   std::string("partially overlaps ") + in_name +
-                                       " (outputs may alias inputs exactly or not at all)");
+inline void check_alias(const char* function, named_buffer const& out, std::initializer_list<named_buffer> inputs) {
+  for (named_buffer const& in : inputs) {
+    if (partially_overlap(out, in)) {
+      detail::throw_invalid_argument(function, std::string(out.name) + ".size()", out.size,
+                                     std::string("partially overlaps ") + in.name +
+                                         " (outputs may alias inputs exactly or not at all)");
+    }
   }
 }
 
-/// Step-sized outputs must not share memory with anything else.
-template <class Out, class In>
-void check_disjoint(const char* function, const char* out_name, std::span<Out> out, const char* in_name,
-                    std::span<In> in) {
-  if (overlap(out, in)) {
-    detail::throw_invalid_argument(function, std::string(out_name) + ".size()", out.size(),
-                                   std::string("overlaps ") + in_name + "; it must be a separate buffer");
+/// Step-sized outputs (and y, dx against the steps) must not share memory
+/// with any of `others`.
+inline void check_disjoint(const char* function, named_buffer const& out, std::initializer_list<named_buffer> others) {
+  for (named_buffer const& other : others) {
+    if (overlap(out, other)) {
+      detail::throw_invalid_argument(function, std::string(out.name) + ".size()", out.size,
+                                     std::string("overlaps ") + other.name + "; it must be a separate buffer");
+    }
   }
 }
 
@@ -174,10 +184,10 @@ void check_forward_shapes(const char* function, step_layout const& layout, forwa
   if (a.has_offsets) {
     check_step_sized(function, "offsets", a.offsets.size(), a.steps.size());
   }
-  check_alias(function, "y", a.y, "x", a.x);
-  check_disjoint(function, "y", a.y, "steps", a.steps);
+  check_alias(function, {"y", a.y}, {{"x", a.x}});
+  check_disjoint(function, {"y", a.y}, {{"steps", a.steps}});
   if (a.has_offsets) {
-    check_disjoint(function, "y", a.y, "offsets", a.offsets);
+    check_disjoint(function, {"y", a.y}, {{"offsets", a.offsets}});
   }
 }
 
@@ -195,22 +205,15 @@ void check_backward_shapes(const char* function, step_layout const& layout, back
   if (!std::isfinite(a.grad_scale)) {
     detail::throw_invalid_argument(function, "grad_scale", a.grad_scale, "is not finite");
   }
-  check_alias(function, "dx", a.dx, "x", a.x);
-  check_alias(function, "dx", a.dx, "dy", a.dy);
-  check_disjoint(function, "dx", a.dx, "steps", a.steps);
-  check_disjoint(function, "dsteps", a.dsteps, "x", a.x);
-  check_disjoint(function, "dsteps", a.dsteps, "dy", a.dy);
-  check_disjoint(function, "dsteps", a.dsteps, "dx", a.dx);
-  check_disjoint(function, "dsteps", a.dsteps, "steps", a.steps);
+  check_alias(function, {"dx", a.dx}, {{"x", a.x}, {"dy", a.dy}});
+  check_disjoint(function, {"dx", a.dx}, {{"steps", a.steps}});
+  check_disjoint(function, {"dsteps", a.dsteps}, {{"x", a.x}, {"dy", a.dy}, {"dx", a.dx}, {"steps", a.steps}});
   if (a.has_offsets) {
-    check_disjoint(function, "dx", a.dx, "offsets", a.offsets);
-    check_disjoint(function, "doffsets", a.doffsets, "x", a.x);
-    check_disjoint(function, "doffsets", a.doffsets, "dy", a.dy);
-    check_disjoint(function, "doffsets", a.doffsets, "dx", a.dx);
-    check_disjoint(function, "doffsets", a.doffsets, "steps", a.steps);
-    check_disjoint(function, "doffsets", a.doffsets, "offsets", a.offsets);
-    check_disjoint(function, "doffsets", a.doffsets, "dsteps", a.dsteps);
-    check_disjoint(function, "dsteps", a.dsteps, "offsets", a.offsets);
+    check_disjoint(function, {"dx", a.dx}, {{"offsets", a.offsets}});
+    check_disjoint(function, {"doffsets", a.doffsets},
+                   {{"x", a.x}, {"dy", a.dy}, {"dx", a.dx}, {"steps", a.steps}, {"offsets", a.offsets},
+                    {"dsteps", a.dsteps}});
+    check_disjoint(function, {"dsteps", a.dsteps}, {{"offsets", a.offsets}});
   }
 }
 

@@ -30,6 +30,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <initializer_list>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -140,20 +141,19 @@ void launch(const char* function, cuda_policy const& policy, quantizer<T, S> con
   });
 }
 
-/// Throws std::invalid_argument when `s` is ordinary (pageable) host memory
-/// that the device cannot read; device, managed and pinned memory pass.
-template <class U>
-void check_device_accessible(const char* function, const char* name, std::span<U> s, bool pageable_accessible) {
-  if (s.empty() || pageable_accessible) {
+/// Throws std::invalid_argument when a buffer is ordinary (pageable) host
+/// memory that the device cannot read; device, managed and pinned memory pass.
+inline void check_device_accessible(const char* function, bool pageable_accessible, named_buffer const& b) {
+  if (b.bytes.empty() || pageable_accessible) {
     return;
   }
   cudaPointerAttributes attributes{};
-  check_cuda(cudaPointerGetAttributes(&attributes, s.data()), function,
-             std::string("cudaPointerGetAttributes(") + name + ")");
+  check_cuda(cudaPointerGetAttributes(&attributes, b.bytes.data()), function,
+             std::string("cudaPointerGetAttributes(") + b.name + ")");
   if (attributes.type == cudaMemoryTypeUnregistered) {
     char address[2 + 2 * sizeof(void*) + 1];
-    std::snprintf(address, sizeof address, "%p", static_cast<const void*>(s.data()));
-    throw std::invalid_argument(std::string(function) + ": " + name + ".data() = " + address +
+    std::snprintf(address, sizeof address, "%p", static_cast<const void*>(b.bytes.data()));
+    throw std::invalid_argument(std::string(function) + ": " + b.name + ".data() = " + address +
                                 " is host memory; exec::cuda needs device, managed or pinned memory");
   }
 }
@@ -203,27 +203,15 @@ struct backend<cuda_policy> {
   /// Refuses ordinary host memory (unless the device reads it: HMM/ATS).
   template <real_scalar T, class E>
   static void check_memory(cuda_policy const&, const char* function, forward_arguments<T, E> const& a) {
-    const bool pageable = cuda_detail::pageable_memory_accessible(function);
-    cuda_detail::check_device_accessible(function, "x", a.x, pageable);
-    cuda_detail::check_device_accessible(function, "steps", a.steps, pageable);
-    cuda_detail::check_device_accessible(function, "y", a.y, pageable);
-    if (a.has_offsets) {
-      cuda_detail::check_device_accessible(function, "offsets", a.offsets, pageable);
-    }
+    check_buffers(function, {{"x", a.x}, {"steps", a.steps}, {"y", a.y},
+                             {"offsets", a.has_offsets ? a.offsets : std::span<const T>{}}});
   }
 
   template <real_scalar T, class E>
   static void check_memory(cuda_policy const&, const char* function, backward_arguments<T, E> const& a) {
-    const bool pageable = cuda_detail::pageable_memory_accessible(function);
-    cuda_detail::check_device_accessible(function, "x", a.x, pageable);
-    cuda_detail::check_device_accessible(function, "steps", a.steps, pageable);
-    cuda_detail::check_device_accessible(function, "dy", a.dy, pageable);
-    cuda_detail::check_device_accessible(function, "dx", a.dx, pageable);
-    cuda_detail::check_device_accessible(function, "dsteps", a.dsteps, pageable);
-    if (a.has_offsets) {
-      cuda_detail::check_device_accessible(function, "offsets", a.offsets, pageable);
-      cuda_detail::check_device_accessible(function, "doffsets", a.doffsets, pageable);
-    }
+    check_buffers(function, {{"x", a.x}, {"steps", a.steps}, {"dy", a.dy}, {"dx", a.dx}, {"dsteps", a.dsteps},
+                             {"offsets", a.has_offsets ? a.offsets : std::span<const T>{}},
+                             {"doffsets", a.has_offsets ? a.doffsets : std::span<T>{}}});
   }
 
   /// Copies the steps and offsets to the host and waits for the stream (so a
@@ -253,6 +241,15 @@ struct backend<cuda_policy> {
     if (!out.empty()) {
       cuda_detail::check_cuda(cudaMemsetAsync(out.data(), 0, out.size_bytes(), cuda_detail::stream_of(policy)),
                               function, std::string("cudaMemsetAsync(") + name + ")");
+    }
+  }
+
+ private:
+  /// The memory-kind check of each buffer, in order.
+  static void check_buffers(const char* function, std::initializer_list<named_buffer> buffers) {
+    const bool pageable = cuda_detail::pageable_memory_accessible(function);
+    for (named_buffer const& b : buffers) {
+      cuda_detail::check_device_accessible(function, pageable, b);
     }
   }
 };
