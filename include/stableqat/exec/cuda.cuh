@@ -30,7 +30,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
-#include <initializer_list>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -201,17 +200,25 @@ struct backend<cuda_policy> {
   }
 
   /// Refuses ordinary host memory (unless the device reads it: HMM/ATS).
+  /// (Arrays, not braced arguments: nvcc's host pass turns a braced argument
+  /// list inside these member templates into a GNU statement expression.)
   template <real_scalar T, class E>
   static void check_memory(cuda_policy const&, const char* function, forward_arguments<T, E> const& a) {
-    check_buffers(function, {{"x", a.x}, {"steps", a.steps}, {"y", a.y},
-                             {"offsets", a.has_offsets ? a.offsets : std::span<const T>{}}});
+    const named_buffer buffers[] = {{"x", a.x}, {"steps", a.steps}, {"y", a.y},
+                                    {"offsets", a.has_offsets ? a.offsets : std::span<const T>()}};
+    check_buffers(function, buffers);
   }
 
   template <real_scalar T, class E>
   static void check_memory(cuda_policy const&, const char* function, backward_arguments<T, E> const& a) {
-    check_buffers(function, {{"x", a.x}, {"steps", a.steps}, {"dy", a.dy}, {"dx", a.dx}, {"dsteps", a.dsteps},
-                             {"offsets", a.has_offsets ? a.offsets : std::span<const T>{}},
-                             {"doffsets", a.has_offsets ? a.doffsets : std::span<T>{}}});
+    const named_buffer buffers[] = {{"x", a.x},
+                                    {"steps", a.steps},
+                                    {"dy", a.dy},
+                                    {"dx", a.dx},
+                                    {"dsteps", a.dsteps},
+                                    {"offsets", a.has_offsets ? a.offsets : std::span<const T>()},
+                                    {"doffsets", a.has_offsets ? a.doffsets : std::span<T>()}};
+    check_buffers(function, buffers);
   }
 
   /// Copies the steps and offsets to the host and waits for the stream (so a
@@ -246,7 +253,7 @@ struct backend<cuda_policy> {
 
  private:
   /// The memory-kind check of each buffer, in order.
-  static void check_buffers(const char* function, std::initializer_list<named_buffer> buffers) {
+  static void check_buffers(const char* function, std::span<const named_buffer> buffers) {
     const bool pageable = cuda_detail::pageable_memory_accessible(function);
     for (named_buffer const& b : buffers) {
       cuda_detail::check_device_accessible(function, pageable, b);
