@@ -261,4 +261,15 @@ struct backend<cuda_policy> {
   }
 };
 
+// The hooks are optional members found by signature (exec/policy.hpp): a
+// signature that drifted would silently fall back to the host defaults and
+// read device memory on the host. Pin them.
+static_assert(requires(cuda_policy p, forward_arguments<float> const& f, backward_arguments<float, __half> const& b,
+                       std::span<const float> in, std::span<float> out) {
+  backend<cuda_policy>::check_memory(p, "", f);
+  backend<cuda_policy>::check_memory(p, "", b);
+  { backend<cuda_policy>::read_on_host(p, "", in, in) } -> std::same_as<host_values<float>>;
+  backend<cuda_policy>::fill_zero(p, "", "", out);
+} && stores<cuda_policy, __half, float> && stores<cuda_policy, __nv_bfloat16, float>);
+
 }  // namespace stableqat::exec
