@@ -203,17 +203,22 @@ class fourier_surrogate {
   // odd Chebyshev polynomials obey T_{n+2} = 2 T_2(u) T_n - T_{n-2}, T_{-1} = T_1 = u.
   template <class W>
   STABLEQAT_HD constexpr W rotated_ratio(W r) const noexcept {
-    // u = cos(pi r) = 1 - z h(z) through one explicit fma: written as 1 - t,
-    // GCC fuses h * z into it or not depending on inlining and -O level, and
+    // u = cos(pi r) = 1 - z E(z) through one explicit fma: written as 1 - t,
+    // GCC fuses E * z into it or not depending on inlining and -O level, and
     // the cancellation in 1 - c S below turns that into several ulp.
     constexpr auto one_minus_cos_over_z =
         fourier_detail::scaled_coefficients<double>(1.0L, fourier_detail::one_minus_cos_over_z_taylor<10>());
     const W z = r * r;
     const W u = stableqat::fma(-fourier_detail::horner(z, one_minus_cos_over_z), z, W(1.0));
     const W two_t2 = stableqat::fma(W(4.0) * u, u, W(-2.0));  // 2 T_2(u) = 2 cos(2 pi r)
-    W b1 = W(0.0);
+    // The first two steps start from b = 0, where fma(x, 0, s - 0) = s exactly: skipped.
+    W b1 = W(scaled_[K - 1]);
     W b2 = W(0.0);
-    for (int k = K - 1; k >= 0; --k) {
+    if constexpr (K >= 2) {
+      b2 = b1;
+      b1 = stableqat::fma(two_t2, b2, W(scaled_[K - 2]));
+    }
+    for (int k = K - 3; k >= 0; --k) {
       const W b0 = stableqat::fma(two_t2, b1, W(scaled_[k]) - b2);
       b2 = b1;
       b1 = b0;
