@@ -40,14 +40,17 @@ inline std::string surrogate_name(int k) {
 /// otherwise, a compile-time error in constant evaluation. For the paper family
 /// the limits are |A| < 0.225079 (K=1), 0.2387 (K=2), 0.2412 (K=3).
 ///
-/// Evaluation never calls cos: t = 1 - cos(pi r) comes from a short even
-/// polynomial. K = 1 uses g = ((1 - cA) + cA t) / ((1 + cA) - cA t), whose
-/// terms never cancel, in the working precision, with cA t = z Q(z), z = r^2,
-/// and cA folded into Q's coefficients at construction (float: 5 economised
-/// terms, double: 10 Taylor terms): a multiply, 4 (9) fmas, 2 fmas and one
-/// division per element. K >= 2 uses the Chebyshev
-/// (Clenshaw) recurrence for the odd harmonics in double precision, because in
-/// float the cancellation in 1 - c*S would cost up to ~50x the rounding error.
+/// Evaluation never calls cos: t = 1 - cos(pi r) = z E(z), z = r^2, with E
+/// a polynomial economised on [0, 1/4] at compile time (5 terms float, 8
+/// double; surrogates/detail/fourier_series.hpp). K = 1 uses
+/// g = ((1 - cA) + cA t) / ((1 + cA) - cA t), whose terms never cancel, in the
+/// working precision, with cA folded into E's coefficients at construction:
+/// a multiply, 4 (7) fmas, 2 fmas and one division per element. K >= 2 uses
+/// the Chebyshev (Clenshaw) recurrence for the odd harmonics in double
+/// precision, because in float the cancellation in 1 - c*S would cost up to
+/// ~50x the rounding error. Accuracy (docs/math.md, tested): at A = 0.21,
+/// float within 4e-7 (K = 1) and 1.2e-7 (K >= 2) relative, double within
+/// 1e-15 (K = 1) and 4e-15 (K = 2..4), over all of r in [-1/2, 1/2].
 template <int K>
 class fourier_surrogate {
   static_assert(K >= 0, "fourier_surrogate<K>: the harmonic count K must be >= 0");
@@ -191,8 +194,7 @@ class fourier_surrogate {
     const long double ca0 = fourier_detail::sqrt2_pi * static_cast<long double>(a[0]);
     constexpr auto taylor = fourier_detail::one_minus_cos_over_z_taylor<16>();
     folded_float_ = fourier_detail::scaled_coefficients<float>(ca0, fourier_detail::economized<folded_terms<float>>(taylor));
-    folded_double_ = fourier_detail::scaled_coefficients<double>(
-        ca0, fourier_detail::one_minus_cos_over_z_taylor<folded_terms<double>>());
+    folded_double_ = fourier_detail::scaled_coefficients<double>(ca0, fourier_detail::economized<folded_terms<double>>(taylor));
     numerator_at_zero_ = static_cast<double>(1.0L - ca0);
     denominator_at_zero_ = static_cast<double>(1.0L + ca0);
     min_derivative_ = static_cast<double>((1.0L - extremes.max_value) / (1.0L + extremes.max_value));
@@ -206,8 +208,8 @@ class fourier_surrogate {
     // u = cos(pi r) = 1 - z E(z) through one explicit fma: written as 1 - t,
     // GCC fuses E * z into it or not depending on inlining and -O level, and
     // the cancellation in 1 - c S below turns that into several ulp.
-    constexpr auto one_minus_cos_over_z =
-        fourier_detail::scaled_coefficients<double>(1.0L, fourier_detail::one_minus_cos_over_z_taylor<10>());
+    constexpr auto one_minus_cos_over_z = fourier_detail::scaled_coefficients<double>(
+        1.0L, fourier_detail::economized<folded_terms<double>>(fourier_detail::one_minus_cos_over_z_taylor<16>()));
     const W z = r * r;
     const W u = stableqat::fma(-fourier_detail::horner(z, one_minus_cos_over_z), z, W(1.0));
     const W two_t2 = stableqat::fma(W(4.0) * u, u, W(-2.0));  // 2 T_2(u) = 2 cos(2 pi r)
@@ -240,9 +242,9 @@ class fourier_surrogate {
 
   static constexpr std::size_t storage = K == 0 ? 1 : static_cast<std::size_t>(K);
   // K = 1: c a_0 times the coefficients of (1 - cos(pi r)) / r^2 in z = r^2:
-  // float economised to 5 terms, double Taylor to 10.
+  // economised to 5 terms (float) or 8 (double).
   template <class T>
-  static constexpr std::size_t folded_terms = std::is_same_v<T, float> ? 5 : 10;
+  static constexpr std::size_t folded_terms = std::is_same_v<T, float> ? 5 : 8;
   fourier_detail::coefficients<float, folded_terms<float>> folded_float_ = {};
   fourier_detail::coefficients<double, folded_terms<double>> folded_double_ = {};
   double coefficients_[storage] = {};
