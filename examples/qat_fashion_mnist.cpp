@@ -78,6 +78,7 @@ void print_help() {
       "  --lrs LIST           learning rates (default: SGD 0.05,0.1,0.2,0.3,0.4,0.5;\n"
       "                       Adam/AdamW 0.0001,0.0003,0.001,0.003,0.01,0.03)\n"
       "  --seeds N            seeds 1..N (default 3)\n"
+      "  --seed-list LIST     these seeds instead, e.g. 4,5,6 (to add seeds to a sweep already run)\n"
       "  --epochs N           epochs per run (default 6)\n"
       "  --batch N            minibatch size (default 128)\n"
       "  --train-limit N      train on the first N images of each shuffled epoch (default all 60000)\n"
@@ -146,6 +147,15 @@ options parse(int argc, char** argv) {
       const auto n = parse_number<unsigned>(value(), "--seeds");
       o.seeds.clear();
       for (unsigned s = 1; s <= n; ++s) o.seeds.push_back(s);
+    } else if (arg == "--seed-list") {
+      o.seeds.clear();
+      for (auto text : split_list(value())) {
+        const auto seed = parse_number<std::uint64_t>(text, "--seed-list");
+        if (std::find(o.seeds.begin(), o.seeds.end(), seed) != o.seeds.end()) {
+          throw std::invalid_argument("--seed-list: seed " + std::string(text) + " given twice");
+        }
+        o.seeds.push_back(seed);
+      }
     } else if (arg == "--epochs") {
       o.plan.epochs = parse_number<int>(value(), "--epochs");
     } else if (arg == "--batch") {
