@@ -291,7 +291,9 @@ def _import_library():
 
 def library_kwargs(spec: QuantSpec, numel: int) -> dict:
     """The keyword arguments of stableqat.fake_quantize for a spec (DESIGN.md §3)."""
-    kw = {"bits": spec.bits, "grad_scale": grad_scale(spec, numel),
+    # axis=0: one step per row of dim 0 (the adapter's per-channel layout); grad_scale is passed
+    # explicitly so both implementations use the same number by construction.
+    kw = {"bits": spec.bits, "axis": 0, "grad_scale": grad_scale(spec, numel),
           "grid": "stretched_elastic" if spec.grid == "stretched_elastic" else "signed"}
     if spec.estimator == "stableqat":
         kw.update(estimator="stableqat", harmonics=spec.harmonics, amplitude=spec.amplitude)
