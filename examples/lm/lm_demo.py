@@ -103,10 +103,9 @@ def _worker_run(task):
     try:
         result = train.qat_run(_W["corpus"], _W["fp_state"], _W["fp_info"], _W["model_cfg"], cfg, run_dir,
                                resume, save_final)
-        if not save_final:
-            ckpt = os.path.join(run_dir, "ckpt.pt")
-            if os.path.exists(ckpt):
-                os.remove(ckpt)
+        ckpt = os.path.join(run_dir, "ckpt.pt")   # the run is finished: result.json (and final.pt) hold it
+        if os.path.exists(ckpt):
+            os.remove(ckpt)
         return result
     except Exception as error:
         return {"error": f"{cfg.run_id()}: {type(error).__name__}: {error}"}
@@ -212,6 +211,10 @@ def main(argv=None) -> int:
         if not args.resume and os.path.isdir(run_dir):
             shutil.rmtree(run_dir)
         todo.append(cfg)
+    # Final models are kept for the integer export of the best ones (pruned after it) when the
+    # package can export, or all of them with --save-final.
+    export_ok, export_why = export.export_status()
+    keep_final = args.save_final or export_ok
     total_steps = sum(c.steps for c in todo)
     log(f"sweep: {len(runs)} runs ({len(results)} reused), {len(aliases)} aliases; methods {','.join(methods)}; "
         f"bits {bits_list}; lrs {lrs}; seeds {seeds}; {args.qat_steps} steps x batch {args.qat_batch}; "
@@ -220,7 +223,7 @@ def main(argv=None) -> int:
     done_steps = 0
     errors = []
     if todo:
-        tasks = [(cfg, os.path.join(runs_dir, cfg.run_id()), args.resume, args.save_final) for cfg in todo]
+        tasks = [(cfg, os.path.join(runs_dir, cfg.run_id()), args.resume, keep_final) for cfg in todo]
         if args.workers <= 1:   # in this process: no worker start-up (quick mode)
             _W.update(corpus=corpus, fp_state=fp_state, fp_info=fp_info, model_cfg=model_cfg)
             pool, finished = None, map(_worker_run, tasks)
@@ -260,7 +263,8 @@ def main(argv=None) -> int:
     export_rows = []
     fp_eval = {"val_loss": fp_info["val_loss"]}
     summary = report.summarize(results, corpus.unigram_entropy, no_qat)
-    ok, why = export.export_status()
+    ok, why = export_ok, export_why
+    exported_dirs = set()
     for bits in (2, 4):
         cells = [s for s in summary if s["bits"] == bits and s["best_lr"] != ""]
         if not cells:
@@ -273,14 +277,22 @@ def main(argv=None) -> int:
             continue
         run = next(r for r in results if r["method"] == best["method"] and r["bits"] == bits and r["lr"] == best["best_lr"])
         src = os.path.join(runs_dir, run.get("same_as") or run["run_id"], "final.pt")
+        exported_dirs.add(os.path.dirname(src))
         if not os.path.exists(src):
             export_rows.append({"model": name, "status": "export unavailable", "packed_bytes": None, "fp32_bytes": None,
-                                "detail": "run the sweep with --save-final to keep the final models"})
+                                "detail": f"no {os.path.relpath(src, out)}: the run finished before the export was "
+                                          "available; delete its directory and rerun with --resume"})
             continue
         model = TransformerLM(model_cfg)
         quant.quantize_model(model, quant.make_quantizer(best["method"], bits, args.impl), quantization_targets(model))
         model.load_state_dict(torch.load(src))
         export_rows.append({"model": name, **export.export_model(model)})
+    if keep_final and not args.save_final:
+        for r in results:
+            run_dir = os.path.join(runs_dir, r["run_id"])
+            final = os.path.join(run_dir, "final.pt")
+            if run_dir not in exported_dirs and os.path.exists(final):
+                os.remove(final)
 
     header = {"mode": "quick" if args.quick else "default sweep", "date": time.strftime("%Y-%m-%d %H:%M"),
               "machine": f"{platform.node()} {platform.machine()}, {os.cpu_count()} CPUs",
