@@ -55,10 +55,18 @@ def main() -> int:
     args = p.parse_args()
     sys.path.insert(0, HERE)
     if args.impl == "library":
+        # Skipped until the package runs every method of the quick sweep (the adapter of issue 14
+        # and the DSQ/SEQ estimators of issue 12); the reasons are printed.
         import quant
-        ok, why = quant.library_status(quant.resolve_spec("stableqat", 2))
-        if not ok:
-            print(f"skipped: {why}")
+        from lm_demo import QUICK
+        missing = []
+        for method in QUICK["methods"].split(","):
+            for bits in (int(b) for b in QUICK["bits"].split(",")):
+                ok, why = quant.library_status(quant.resolve_spec(method, bits))
+                if not ok:
+                    missing.append(f"{method} {bits}-bit: {why}")
+        if missing:
+            print("skipped: the stableqat package cannot run the quick sweep yet:\n  " + "\n  ".join(missing))
             return 77
     import torch
     import quant
