@@ -321,9 +321,10 @@ def _probe_tensors(spec: QuantSpec, seed: int = 1234):
 
 
 def _forward_backward(fq, spec: QuantSpec, seed: int = 1234) -> dict:
-    w, step, alpha, dy = _probe_tensors(spec, seed)
-    y = fq(spec, w, step, alpha)
-    y.backward(dy)
+    with torch.enable_grad():   # the probe may be called under no_grad (e.g. the no-QAT baseline)
+        w, step, alpha, dy = _probe_tensors(spec, seed)
+        y = fq(spec, w, step, alpha)
+        y.backward(dy)
     out = {"y": y.detach(), "dx": w.grad, "dstep": step.grad}
     if alpha is not None:
         out["dalpha"] = alpha.grad
