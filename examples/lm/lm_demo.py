@@ -306,7 +306,9 @@ def main(argv=None) -> int:
               "corpus sha256": corpus.text_sha256, "divergence cap (unigram entropy)": f"{corpus.unigram_entropy:.4f}",
               "wall time": train.fmt_time(time.time() - t_start)}
     report.write_csv(os.path.join(out, "runs.csv"), report.RUN_COLUMNS, sorted(results, key=lambda r: r["run_id"]))
-    report.write_csv(os.path.join(out, "summary.csv"), report.SUMMARY_COLUMNS, summary)
+    fp_row = {"method": "fp", "bits": 32, "impl": "-", "best_val_loss": fp_info["val_loss"],
+              "best_bits_per_char": fp_info["val_loss"] / math.log(2)}
+    report.write_csv(os.path.join(out, "summary.csv"), report.SUMMARY_COLUMNS, [fp_row] + summary)
     with open(os.path.join(out, "no_qat.json"), "w") as f:
         json.dump([dict(v, grid=k[1]) for k, v in sorted(no_qat.items())], f, indent=1)
     text = report.write_markdown(os.path.join(out, "results.md"), header, summary, no_qat, fp_eval, export_rows)

@@ -20,7 +20,7 @@ RUN_COLUMNS = ["run_id", "method", "bits", "lr", "seed", "impl", "same_as", "ste
 
 SUMMARY_COLUMNS = ["method", "bits", "impl", "best_lr", "best_val_loss", "best_val_std", "best_bits_per_char",
                    "mean_val_loss_over_lrs", "worst_val_loss_over_lrs", "diverged_runs", "runs", "spikes",
-                   "grad_norm_p50_best", "grad_norm_p99_best", "grad_norm_max", "no_qat_val_loss"]
+                   "grad_norm_p50_best", "grad_norm_p99_best", "grad_norm_max", "no_qat_val_loss", "same_as"]
 
 
 def _capped(result: dict, cap: float) -> float:
@@ -47,6 +47,7 @@ def summarize(results: list[dict], cap: float, no_qat: dict) -> list[dict]:
         best = by_lr[best_lr] if best_lr is not None else []
         best_vals = [r["val_loss"] for r in best]
         grid = runs[0]["spec"]["grid"]
+        owners = {r["same_as"].split("-b")[0] for r in runs if r.get("same_as")}
         rows.append({
             "method": method, "bits": bits, "impl": "/".join(sorted({r["impl"] for r in runs})),
             "best_lr": best_lr if best_lr is not None else "",
@@ -61,6 +62,7 @@ def summarize(results: list[dict], cap: float, no_qat: dict) -> list[dict]:
             "grad_norm_p99_best": statistics.median(r["grad_norm_p99"] for r in best) if best else float("nan"),
             "grad_norm_max": max(r["grad_norm_max"] for r in runs),
             "no_qat_val_loss": no_qat.get((bits, grid), {}).get("val_loss", float("nan")),
+            "same_as": ",".join(sorted(owners)),
         })
     return rows
 
@@ -92,9 +94,12 @@ def write_markdown(path: str, header: dict, summary: list[dict], no_qat: dict, f
               "| bits | method | impl | best lr | val nats/char (mean ± sd over seeds) | bits/char | mean over lrs | worst over lrs "
               "| diverged | spikes | grad-norm p50 / p99 (best lr) | grad-norm max | no-QAT |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines.append(f"| 32 | {METHOD_LABELS['fp']} | - | - | {_fmt(fp['val_loss'])} | {_fmt(fp['val_loss'] / LN2)} "
+                 f"| - | - | - | - | - | - | - |")
     for r in summary:
+        label = METHOD_LABELS.get(r["method"], r["method"]) + (f" (= {r['same_as']} runs)" if r["same_as"] else "")
         lines.append(
-            f"| {r['bits']} | {METHOD_LABELS.get(r['method'], r['method'])} | {r['impl']} | {_fmt(r['best_lr'])} "
+            f"| {r['bits']} | {label} | {r['impl']} | {_fmt(r['best_lr'])} "
             f"| {_fmt(r['best_val_loss'])} ± {_fmt(r['best_val_std'])} | {_fmt(r['best_bits_per_char'])} "
             f"| {_fmt(r['mean_val_loss_over_lrs'])} | {_fmt(r['worst_val_loss_over_lrs'])} "
             f"| {r['diverged_runs']}/{r['runs']} | {r['spikes']} | {_fmt(r['grad_norm_p50_best'], 3)} / "
