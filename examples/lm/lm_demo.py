@@ -154,12 +154,20 @@ def main(argv=None) -> int:
     bits_list = parse_list(args.bits, int)
     lrs = parse_list(args.lrs, float)
     seeds = parse_list(args.seeds, int)
+    if args.single:
+        try:
+            method, bits, lr, seed = args.single.split(":")
+            methods, bits_list, lrs, seeds = [method], [int(bits)], [float(lr)], [int(seed)]
+        except ValueError:
+            raise SystemExit(f"error: --single wants METHOD:BITS:LR:SEED, got {args.single!r}")
     for m in methods:
         for b in bits_list:
-            quant.resolve_spec(m, b)  # ValueError names a bad method or bit width before any work
-    if args.single:
-        method, bits, lr, seed = args.single.split(":")
-        methods, bits_list, lrs, seeds = [method], [int(bits)], [float(lr)], [int(seed)]
+            try:
+                quant.resolve_spec(m, b)  # names a bad method or bit width before any work
+            except ValueError as error:
+                raise SystemExit(f"error: {error}")
+    if not lrs or not seeds or any(lr <= 0 or not math.isfinite(lr) for lr in lrs):
+        raise SystemExit(f"error: --lrs must list positive finite learning rates and --seeds at least one seed")
     check_library_or_exit(args, methods, bits_list)
     t_start = time.time()
 
@@ -205,7 +213,8 @@ def main(argv=None) -> int:
         if args.resume and os.path.exists(path):
             with open(path) as f:
                 r = json.load(f)
-            if all(r.get(k) == v for k, v in asdict(cfg).items()) and r.get("steps_done", 0) > 0:
+            same = all(r.get("impl_requested" if k == "impl" else k) == v for k, v in asdict(cfg).items())
+            if same and r.get("steps_done", 0) > 0:
                 results.append(r)
                 continue
         if not args.resume and os.path.isdir(run_dir):

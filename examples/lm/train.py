@@ -297,7 +297,8 @@ def qat_run(corpus: Corpus, fp_state: dict, fp_info: dict, model_cfg: ModelConfi
     finite_params = all(bool(torch.isfinite(p).all()) for p in model.parameters())
     diverged = nonfinite or not finite_params or not math.isfinite(val) or val > corpus.unigram_entropy
     result = {
-        "run_id": cfg.run_id(), **asdict(cfg), "impl": quantizer.impl, "impl_detail": quantizer.detail,
+        "run_id": cfg.run_id(), **asdict(cfg), "impl_requested": cfg.impl, "impl": quantizer.impl,
+        "impl_detail": quantizer.detail,
         "spec": quantizer.spec.to_dict(),
         "val_loss": val, "val_bits_per_char": val / math.log(2), "val_loss_hex": float(val).hex(),
         "diverged": diverged, "nonfinite_step": history.nonfinite_step,
