@@ -30,7 +30,7 @@ DEMO = os.path.join(HERE, "lm_demo.py")
 CORPUS_SHA256 = "b5c4940bcfeee072c0935b5200d0f9d88a00a0199cb0961d16133458fcdfae5d"
 FP_BOUND = 2.6
 KILL_RUN = "stableqat:2:0.001:0"
-KILL_STEPS, KILL_CKPT_EVERY = "60", "10"
+KILL_STEPS, KILL_CKPT_EVERY = "40", "10"
 
 failures: list[str] = []
 
@@ -107,7 +107,7 @@ def main() -> int:
     common = ["--single", KILL_RUN, "--qat-steps", KILL_STEPS, "--ckpt-every", KILL_CKPT_EVERY]
     done = demo(out, args.impl, *common, "--run-dir", ref_dir)
     check(done.returncode == 0, f"uninterrupted single run exits 0 ({done.stderr[-500:]})")
-    proc = demo(out, args.impl, *common, "--run-dir", kill_dir, "--throttle", "0.05", popen=True)
+    proc = demo(out, args.impl, *common, "--run-dir", kill_dir, "--throttle", "0.03", popen=True)
     ckpt = os.path.join(kill_dir, "ckpt.pt")
     deadline = time.time() + 120
     while not os.path.exists(ckpt) and proc.poll() is None and time.time() < deadline:
