@@ -36,9 +36,9 @@ from model import ModelConfig, TransformerLM, count_parameters, evaluate, quanti
 
 # Sizes of the two modes. The default sweep was sized for <= 20 minutes on 2 cores (docs/lm.md).
 DEFAULT = dict(d_model=128, n_layers=5, n_heads=4, context=128, pretrain_steps=400, pretrain_batch=32,
-               pretrain_lr=3e-3, pretrain_warmup=40, qat_steps=96, qat_batch=8, eval_windows=256,
+               pretrain_lr=3e-3, pretrain_warmup=40, qat_steps=80, qat_batch=8, eval_windows=256,
                methods="lsq,paretoq,dsq,stableqat,ste030", bits="2,3,4", lrs="1e-4,4e-4,1.6e-3,6.4e-3",
-               seeds="0,1", ckpt_every=24, pretrain_threads=2, workers=2, out="build/lm")
+               seeds="0,1", ckpt_every=20, pretrain_threads=2, workers=2, out="build/lm")
 QUICK = dict(d_model=48, n_layers=2, n_heads=2, context=64, pretrain_steps=200, pretrain_batch=16,
              pretrain_lr=3e-3, pretrain_warmup=20, qat_steps=30, qat_batch=8, eval_windows=64,
              methods="lsq,paretoq,dsq,stableqat", bits="2,4", lrs="1e-3", seeds="0", ckpt_every=5,
