@@ -41,7 +41,7 @@ PAPER_AMPLITUDE = 0.21
 STABLEQAT_K1_MEAN = 0.302457      # mean of g over a period for K=1, A=0.21 (DESIGN.md §1)
 DSQ_ALPHA_INIT = 0.2
 DSQ_ALPHA_RANGE = (1e-3, 1.0 - 1e-3)   # AdamW may push alpha out of (0, 1); it is clamped after each step
-STEP_FLOOR = 1e-5   # steps stay >= this (the library rejects steps <= 0; ParetoQ clamps alpha to eps = 1e-5 likewise)
+STEP_FLOOR = 1e-5   # steps stay >= this after each optimiser step (the library rejects steps <= 0)
 SEQ_CLIP = 0.99
 
 METHODS = ("lsq", "paretoq", "dsq", "stableqat", "stableqat_k2", "stableqat_seq", "ste030")
