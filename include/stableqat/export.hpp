@@ -287,7 +287,14 @@ void pack_codes(int bits, std::size_t cols, std::span<const C> codes, std::span<
   exec::validation::check_disjoint(pack_name, "packed", packed, "codes", codes);
   const long lo = field_min(bits, std::numeric_limits<C>::is_signed);
   const long hi = field_max(bits, std::numeric_limits<C>::is_signed);
-  for (std::size_t i = 0; i < codes.size(); ++i) {
+  // A min/max pass (vectorized) first; the offending index is searched only on failure.
+  C smallest = std::numeric_limits<C>::max();
+  C largest = std::numeric_limits<C>::min();
+  for (C c : codes) {
+    smallest = c < smallest ? c : smallest;
+    largest = c > largest ? c : largest;
+  }
+  for (std::size_t i = 0; !codes.empty() && (smallest < lo || largest > hi) && i < codes.size(); ++i) {
     if (codes[i] < lo || codes[i] > hi) {
       detail::throw_invalid_argument(pack_name, detail::indexed_name("codes", i), codes[i],
                                      "does not fit a " + std::to_string(bits) + "-bit field [" + std::to_string(lo) +

@@ -186,10 +186,33 @@ constexpr void pack_row(C const* codes, std::size_t cols, std::uint8_t* out) noe
       out[2 * j] = static_cast<std::uint8_t>(f & 0xffu);
       out[2 * j + 1] = static_cast<std::uint8_t>(f >> 8);
     }
+  } else if constexpr (Bits == 8 && sizeof(C) == 1) {
+    for (std::size_t j = 0; j < cols; ++j) {
+      out[j] = static_cast<std::uint8_t>(codes[j]);
+    }
   } else {
     constexpr std::size_t per_byte = 8 / Bits;
     const std::size_t full = cols / per_byte;
-    for (std::size_t b = 0; b < full; ++b) {
+    std::size_t b = 0;
+    if constexpr (sizeof(C) == 1) {
+      // per_byte one-byte codes read as one little-endian word; the fields are
+      // gathered with shifts (a loop the compiler vectorizes).
+      using word = std::conditional_t<Bits == 2, std::uint32_t, std::uint16_t>;
+      constexpr word mask = Bits == 2 ? word(0x03030303u) : word(0x0f0fu);
+      for (; b < full; ++b) {
+        word w = 0;
+        for (std::size_t e = 0; e < per_byte; ++e) {
+          w = static_cast<word>(w | (static_cast<word>(static_cast<std::uint8_t>(codes[b * per_byte + e])) << (8 * e)));
+        }
+        w = static_cast<word>(w & mask);
+        std::uint32_t byte = 0;
+        for (std::size_t e = 0; e < per_byte; ++e) {
+          byte |= static_cast<std::uint32_t>(w) >> (e * (8 - Bits));
+        }
+        out[b] = static_cast<std::uint8_t>(byte);
+      }
+    }
+    for (; b < full; ++b) {
       std::uint32_t byte = 0;
       for (std::size_t e = 0; e < per_byte; ++e) {
         byte |= field_of_code(codes[b * per_byte + e], Bits) << (e * Bits);

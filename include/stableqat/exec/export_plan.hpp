@@ -53,7 +53,8 @@ struct export_backend {
                 "integer export on exec::simd / exec::par needs #include <stableqat/exec/export_simd.hpp> "
                 "(or <stableqat/stableqat.hpp>) and xsimd");
   static_assert(!std::is_same_v<Policy, cuda_policy>,
-                "integer export on exec::cuda needs #include <stableqat/cuda.cuh> in a .cu file compiled by nvcc");
+                "integer export on exec::cuda is not implemented yet (issue 13): export on the host with "
+                "exec::simd / exec::par after copying the weights and steps to host memory");
 };
 
 namespace export_detail {

@@ -125,6 +125,10 @@ struct level_table {
   }
 };
 
+/// True when the level map has its own code -> level mapping (levels are not the codes).
+template <class Levels, class T>
+inline constexpr bool has_level_of_code = requires(Levels const& l, T c) { l.level_of_code(c); };
+
 /// levels[e] = level of field j0 + e of a packed row, e < n (j0 a multiple of 8).
 template <int Bits, class T, class Levels>
 void decode_levels(std::uint8_t const* row, std::size_t j0, std::size_t n, level_table<T, Bits> const& table,
@@ -134,6 +138,21 @@ void decode_levels(std::uint8_t const* row, std::size_t j0, std::size_t n, level
       const std::uint32_t f = read_field(row, j0 + e, 16);
       const int code = is_signed ? static_cast<int>(code_of_field<std::int16_t>(f, 16)) : static_cast<int>(f);
       levels[e] = level_of_code(levels_map, static_cast<T>(code));
+    }
+  } else if constexpr (Bits == 8 && !has_level_of_code<Levels, T>) {
+    // The level is the code: convert bytes directly (vectorized), the same
+    // values as the table holds.
+    (void)table;
+    (void)levels_map;
+    std::uint8_t const* bytes = row + j0;
+    if (is_signed) {
+      for (std::size_t e = 0; e < n; ++e) {
+        levels[e] = static_cast<T>(static_cast<std::int8_t>(bytes[e]));
+      }
+    } else {
+      for (std::size_t e = 0; e < n; ++e) {
+        levels[e] = static_cast<T>(bytes[e]);
+      }
     }
   } else {
     (void)is_signed;
