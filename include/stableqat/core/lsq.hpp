@@ -42,15 +42,23 @@ STABLEQAT_HD constexpr V dequantize(V step, V level, V offset) noexcept {
   return stableqat::fma(step, level, offset);
 }
 
-/// Forward fake quantization of one element (or one batch of lanes):
-///   v = (x - b) * inv_step,  y = step * level(v) + b,
+/// The grid level of one element (or batch): level(v), v = (x - b) * inv_step,
 /// with level(v) = clamp(round_half_even(v), qmin, qmax) on a uniform grid and
-/// sign(v) on the binary grid. NaN gives NaN; ±Inf clamps to the grid edge.
+/// sign(v) on the binary grid. NaN gives NaN; ±Inf gives the grid edge. The
+/// forward pass and the integer export (export.hpp) both take the level from
+/// here, which is what makes dequantize(codes) equal fake_quantize bit for bit.
+template <class V, class Levels, class Offset>
+STABLEQAT_HD constexpr V quantize_level_element(V x, V inv_step, Offset offset, Levels const& levels) noexcept {
+  const V v = scaled_input(x, inv_step, offset);
+  return levels.level(v, round_half_even(v));
+}
+
+/// Forward fake quantization of one element (or one batch of lanes):
+///   y = step * level(v) + b  with level(v) from quantize_level_element.
 template <class V, class Levels, class Offset>
 STABLEQAT_HD constexpr V fake_quantize_element(V x, V step, V inv_step, Offset offset,
                                                Levels const& levels) noexcept {
-  const V v = scaled_input(x, inv_step, offset);
-  return dequantize(step, levels.level(v, round_half_even(v)), offset);
+  return dequantize(step, quantize_level_element(x, inv_step, offset, levels), offset);
 }
 
 /// What the backward pass of one element contributes.
