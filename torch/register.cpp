@@ -296,6 +296,20 @@ TORCH_LIBRARY_IMPL(stableqat, CPU, m) {
   m.impl("init_step", &stableqat::torch_adapter::init_step_cpu);
 }
 
+// Tensors on other devices reach the CPU kernels' device checks (a clear error
+// naming the argument) instead of the dispatcher's generic "could not run";
+// a CUDA kernel (exec::cuda_on(current stream)) would replace these entries.
+TORCH_LIBRARY_IMPL(stableqat, Meta, m) {
+  m.impl("fake_quantize", &stableqat::torch_adapter::fake_quantize_cpu);
+  m.impl("fake_quantize_backward", &stableqat::torch_adapter::fake_quantize_backward_cpu);
+  m.impl("init_step", &stableqat::torch_adapter::init_step_cpu);
+}
+TORCH_LIBRARY_IMPL(stableqat, CUDA, m) {
+  m.impl("fake_quantize", &stableqat::torch_adapter::fake_quantize_cpu);
+  m.impl("fake_quantize_backward", &stableqat::torch_adapter::fake_quantize_backward_cpu);
+  m.impl("init_step", &stableqat::torch_adapter::init_step_cpu);
+}
+
 TORCH_LIBRARY_IMPL(stableqat, Autograd, m) {
   m.impl("fake_quantize", &stableqat::torch_adapter::fake_quantize_autograd);
 }
