@@ -18,8 +18,9 @@
 namespace stableqat {
 
 /// Marks "no offset" (b = 0). A separate type rather than a zero keeps the sign
-/// of zero exactly as PyTorch's fake_quantize gives it (y = s * (-0) = -0) and
-/// lets the compiler drop the offset arithmetic.
+/// of zero of s * round(v) (y = s * (-0) = -0, as torch.round gives it; ATen's
+/// fake_quantize_* kernels go through an integer and return +0) and lets the
+/// compiler drop the offset arithmetic.
 struct no_offset {};
 
 /// v = (x - b) * inv_step: the input in units of the step.
@@ -70,7 +71,8 @@ struct lsq_element_gradients {
 };
 
 /// Backward of one element, for upstream gradient dy and surrogate g = d round/dv:
-///   inside  = qmin <= v <= qmax                       (inclusive, like PyTorch)
+///   inside  = qmin <= v <= qmax                       (inclusive, on v itself as LSQ and the
+///                                                      official StableQAT code; ATen tests round(v))
 ///   dx      = inside ? g(v - round(v)) * dy : 0
 ///   dstep_i = dy * (inside ? level - v : level)       (LSQ; level = clamp(v) outside)
 ///   dofs_i  = dy * (inside ? 1 - g : 1)               (= dy - dx: dx + db = dy)
