@@ -6,6 +6,10 @@
 #    full-precision model gets below 2.6 nats/char, runs finite with <= 2^bits values per weight
 #    row, and a run killed with SIGKILL then resumed ends bit-identical to an uninterrupted run;
 #  - lm_demo_quick_library: the same with --impl library; skipped (exit 77) until the package imports.
+# Python tests run once, in the build with the op library (the release preset), not per preset.
+if(NOT STABLEQAT_TORCH)
+  return()
+endif()
 set(STABLEQAT_TORCH_PYTHON "/usr/bin/python3" CACHE FILEPATH "Python interpreter with torch for the LM example")
 execute_process(COMMAND "${STABLEQAT_TORCH_PYTHON}" -c "import torch"
                 RESULT_VARIABLE _stableqat_torch_missing OUTPUT_QUIET ERROR_QUIET)
