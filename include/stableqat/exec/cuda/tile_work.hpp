@@ -16,6 +16,7 @@
 
 #include "../../core/config.hpp"
 #include "../../core/lsq.hpp"
+#include "../term_sums.hpp"
 #include "storage.hpp"
 #include "tiling.hpp"
 
@@ -116,10 +117,7 @@ STABLEQAT_HD constexpr auto offset_at(const T* offsets, std::size_t k) noexcept 
 }
 
 /// Step and offset sums of one lane, or of a whole tile.
-struct gradient_sums {
-  double step = 0.0;
-  double offset = 0.0;
-};
+using gradient_sums = term_sums;
 
 /// One chunk of a lane: where it is and its inputs once loaded.
 template <bool Backward, class E>
