@@ -39,11 +39,13 @@
 #define STABLEQAT_HOST_HAS_FMA 0
 #endif
 
-/// STABLEQAT_GCC_PR105593_PUSH / _POP bracket code that inlines AVX-512
-/// intrinsics: GCC 12 reports -Wuninitialized inside its own intrinsic headers
-/// (the _mm512_undefined_* operand of e.g. vrndscaleps behind xsimd::nearbyint,
-/// or of vcvtps2pd) once they are inlined into our functions. A known false
-/// positive (GCC PR 105593, fixed in GCC 13), silenced for the bracketed code only.
+/// STABLEQAT_GCC_PR105593_PUSH / _POP bracket the functions that call AVX-512
+/// intrinsics (the batch round_half_even, the float <-> double widening of
+/// exec::simd): GCC 12 reports -Wuninitialized inside its own intrinsic headers
+/// (their _mm512_undefined_* operands, e.g. behind vrndscaleps) once they are
+/// inlined, at -O1 and above. A known false positive (GCC PR 105593, fixed in
+/// GCC 13), silenced for the bracketed code only; the kernels that inline these
+/// functions need no bracket of their own.
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
 #define STABLEQAT_GCC_PR105593_PUSH \
   _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Wuninitialized\"")

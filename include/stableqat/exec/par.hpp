@@ -9,7 +9,8 @@
 // exec::simd's. Tensors of one chunk (64 Ki elements) or a thread count of one
 // run exec::simd directly, without a parallel region or any allocation.
 //
-// Without OpenMP (no -fopenmp) exec::par is exec::simd.
+// Without OpenMP (no -fopenmp: CMake target stableqat::stableqat rather than
+// stableqat::parallel) exec::par is exec::simd.
 #pragma once
 
 #include <cstddef>

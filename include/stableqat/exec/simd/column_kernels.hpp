@@ -14,7 +14,6 @@
 #include <span>
 #include <type_traits>
 
-#include "../../core/config.hpp"
 #include "../../core/lsq.hpp"
 #include "../arguments.hpp"
 #include "../term_sums.hpp"
@@ -23,8 +22,6 @@
 #include "plan.hpp"
 #include "streaming.hpp"
 #include "transform.hpp"
-
-STABLEQAT_GCC_PR105593_PUSH
 
 namespace stableqat::exec::simd_detail {
 
@@ -234,5 +231,3 @@ class column_backward {
 };
 
 }  // namespace stableqat::exec::simd_detail
-
-STABLEQAT_GCC_PR105593_POP

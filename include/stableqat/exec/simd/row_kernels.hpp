@@ -8,7 +8,6 @@
 #include <cstddef>
 #include <span>
 
-#include "../../core/config.hpp"
 #include "../../core/lsq.hpp"
 #include "../arguments.hpp"
 #include "../term_sums.hpp"
@@ -17,8 +16,6 @@
 #include "plan.hpp"
 #include "streaming.hpp"
 #include "transform.hpp"
-
-STABLEQAT_GCC_PR105593_PUSH
 
 namespace stableqat::exec::simd_detail {
 
@@ -166,5 +163,3 @@ class row_backward {
 };
 
 }  // namespace stableqat::exec::simd_detail
-
-STABLEQAT_GCC_PR105593_POP
