@@ -2,4 +2,5 @@
 # uses OpenMP when found and otherwise runs as exec::simd (still tested).
 if(STABLEQAT_WITH_XSIMD)
   stableqat_add_test(test_simd_par SOURCES test_simd_par.cpp LABELS simd)
+  target_link_libraries(test_simd_par PRIVATE stableqat::parallel)
 endif()
