@@ -105,7 +105,6 @@ STABLEQAT_CUDA_UNROLL
   }
 }
 
-
 /// One chunk of a lane: where it is and its inputs once loaded.
 template <bool Backward, class E>
 struct chunk {
