@@ -134,14 +134,12 @@ void run_quantize_to_codes(Policy const& policy, quantizer<T, S> const& q, exec:
   using namespace exec::validation;
   check_code_type<C>(q.grid());
   check_same_size(codes_name, "codes", a.codes.size(), a.x.size());
-  check_layout(codes_name, q.layout(), a.x.size(), a.steps.size());
+  detail::check_layout(codes_name, q.layout(), a.x.size(), a.steps.size());
   if (a.has_offsets && a.offsets.size() != a.steps.size()) {
     detail::throw_invalid_argument(codes_name, "offsets.size()", a.offsets.size(),
                                    "differs from steps.size() = " + std::to_string(a.steps.size()));
   }
-  check_disjoint(codes_name, "codes", a.codes, "x", a.x);
-  check_disjoint(codes_name, "codes", a.codes, "steps", a.steps);
-  check_disjoint(codes_name, "codes", a.codes, "offsets", a.offsets);
+  check_disjoint(codes_name, {"codes", a.codes}, {{"x", a.x}, {"steps", a.steps}, {"offsets", a.offsets}});
   check_step_values(codes_name, a.steps);
   if (a.has_offsets) {
     check_offset_values(codes_name, a.offsets);
@@ -216,14 +214,12 @@ void run_dequantize(Policy const& policy, quantizer<T, S> const& q, std::size_t 
   const code_field field = code_field_of(q.grid());
   check_cols(dequantize_name, cols, "y", y.size());
   check_packed_size(dequantize_name, packed.size(), y.size() / cols, cols, field.bits);
-  check_layout(dequantize_name, q.layout(), y.size(), steps.size());
+  detail::check_layout(dequantize_name, q.layout(), y.size(), steps.size());
   if (has_offsets && offsets.size() != steps.size()) {
     detail::throw_invalid_argument(dequantize_name, "offsets.size()", offsets.size(),
                                    "differs from steps.size() = " + std::to_string(steps.size()));
   }
-  check_disjoint(dequantize_name, "y", y, "packed", packed);
-  check_disjoint(dequantize_name, "y", y, "steps", steps);
-  check_disjoint(dequantize_name, "y", y, "offsets", offsets);
+  check_disjoint(dequantize_name, {"y", y}, {{"packed", packed}, {"steps", steps}, {"offsets", offsets}});
   check_step_values(dequantize_name, steps);
   if (has_offsets) {
     check_offset_values(dequantize_name, offsets);
@@ -284,7 +280,7 @@ void pack_codes(int bits, std::size_t cols, std::span<const C> codes, std::span<
   check_cols(pack_name, cols, "codes", codes.size());
   const std::size_t rows = codes.size() / cols;
   check_packed_size(pack_name, packed.size(), rows, cols, bits);
-  exec::validation::check_disjoint(pack_name, "packed", packed, "codes", codes);
+  exec::validation::check_disjoint(pack_name, {"packed", packed}, {{"codes", codes}});
   const long lo = field_min(bits, std::numeric_limits<C>::is_signed);
   const long hi = field_max(bits, std::numeric_limits<C>::is_signed);
   // A min/max pass (vectorized) first; the offending index is searched only on failure.
@@ -325,7 +321,7 @@ void unpack_codes(int bits, std::size_t cols, std::span<const std::uint8_t> pack
   check_cols(unpack_name, cols, "codes", codes.size());
   const std::size_t rows = codes.size() / cols;
   check_packed_size(unpack_name, packed.size(), rows, cols, bits);
-  exec::validation::check_disjoint(unpack_name, "codes", codes, "packed", packed);
+  exec::validation::check_disjoint(unpack_name, {"codes", codes}, {{"packed", packed}});
   const std::size_t row_bytes = packed_row_bytes(cols, bits);
   visit_bits(bits, [&](auto bits_constant) {
     for (std::size_t r = 0; r < rows; ++r) {
