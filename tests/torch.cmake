@@ -18,6 +18,7 @@ foreach(area ops aten bad_input nn ddp)
   set(_name test_torch_${area})
   add_test(NAME ${_name}
            COMMAND "${STABLEQAT_TORCH_PYTHON}" -m pytest -q -p no:cacheprovider
+                   "--rootdir=${CMAKE_CURRENT_SOURCE_DIR}/torch" "--confcutdir=${CMAKE_CURRENT_SOURCE_DIR}/torch"
                    "${CMAKE_CURRENT_SOURCE_DIR}/torch/test_${area}.py"
            WORKING_DIRECTORY "${PROJECT_SOURCE_DIR}")
   set_tests_properties(${_name} PROPERTIES
