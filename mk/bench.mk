@@ -1,28 +1,49 @@
 # CPU benchmarks (issue 3): exec::seq / simd / par against memcpy and a
 # streaming copy of the same bytes. Results: build/release/bench/results.json;
 # the summary table goes to stdout (docs/benchmarks.md records one).
-#   make bench                                  # full suite, 9 interleaved repetitions (~3 min)
-#   make bench BENCH_FILTER='bwd/.*/16777216'    # a subset (Google Benchmark regex)
+# Two builds of the same benchmark: the native one (-march=native, AVX-512 on
+# the reference machine) and bench_fake_quantize_avx2 (-mavx2 -mfma
+# -mno-avx512f, issue 15), each followed by its summary table.
+#   make bench                                  # full native suite + AVX2 simd/par per_tensor, 9 interleaved repetitions (~5 min)
+#   make bench BENCH_FILTER='bwd/.*/16777216'    # a subset (Google Benchmark regex), both builds
+#   make bench BENCH_AVX2_FILTER=.               # the whole suite on the AVX2 build too
 
 BENCH_BUILD := build/release
 BENCH_OUT ?= $(BENCH_BUILD)/bench/results.json
 BENCH_FILTER ?= .
 BENCH_REPETITIONS ?= 9
 BENCH_MIN_TIME ?= 0.1
+BENCH_OUT_AVX2 ?= $(BENCH_BUILD)/bench/results_avx2.json
+# The AVX2 run defaults to per_tensor simd/par and the baselines (layout "-"):
+# seq is scalar code either way and per_channel adds little; BENCH_FILTER, when
+# given, applies to both runs.
+ifeq ($(origin BENCH_FILTER),command line)
+BENCH_AVX2_FILTER ?= $(BENCH_FILTER)
+else
+BENCH_AVX2_FILTER ?= ^(fwd|bwd)/[a-z0-9_]+/(per_tensor|-)/(simd|par|1t)/
+endif
 
 .PHONY: bench bench-build
 
 bench-build: deps
 	cmake --preset release -Wno-dev >/dev/null
-	cmake --build --preset release -j $(JOBS) --target bench_fake_quantize bench_export
+	cmake --build --preset release -j $(JOBS) --target bench_fake_quantize bench_fake_quantize_avx2 bench_export
 
-bench: bench-build ## build (release, -march=native) and run the CPU benchmarks, then print the summary table
+bench: bench-build ## build (release: -march=native and AVX2) and run the CPU benchmarks, then print both summary tables
 	$(BENCH_BUILD)/bench/bench_fake_quantize --benchmark_filter='$(BENCH_FILTER)' \
 	  --benchmark_repetitions=$(BENCH_REPETITIONS) --benchmark_min_time=$(BENCH_MIN_TIME) \
 	  --benchmark_enable_random_interleaving=true \
 	  --benchmark_report_aggregates_only=true --benchmark_out=$(BENCH_OUT) --benchmark_out_format=json
 	@echo
 	@bench/summarize.sh $(BENCH_OUT)
+	@echo
+	$(BENCH_BUILD)/bench/bench_fake_quantize_avx2 --benchmark_filter='$(BENCH_AVX2_FILTER)' \
+	  --benchmark_repetitions=$(BENCH_REPETITIONS) --benchmark_min_time=$(BENCH_MIN_TIME) \
+	  --benchmark_enable_random_interleaving=true \
+	  --benchmark_report_aggregates_only=true --benchmark_out=$(BENCH_OUT_AVX2) --benchmark_out_format=json
+	@echo
+	@echo "AVX2 build (-mavx2 -mfma -mno-avx512f):"
+	@bench/summarize.sh $(BENCH_OUT_AVX2)
 	$(BENCH_BUILD)/bench/bench_export --benchmark_filter='$(BENCH_FILTER)' \
 	  --benchmark_repetitions=$(BENCH_REPETITIONS) --benchmark_min_time=$(BENCH_MIN_TIME) \
 	  --benchmark_enable_random_interleaving=true --benchmark_report_aggregates_only=true \

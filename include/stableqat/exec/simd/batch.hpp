@@ -12,6 +12,8 @@
 #include <xsimd/xsimd.hpp>
 
 #include "../../core/lsq.hpp"
+#include "clamp.hpp"
+#include "fused_multiply_add.hpp"
 #include "streaming.hpp"
 
 namespace stableqat::exec::simd_detail {

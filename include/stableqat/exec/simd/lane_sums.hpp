@@ -95,9 +95,9 @@ class piece_sums {
         edges_.offset += static_cast<double>(g.doffset);
       }
     } else {
-      step_[K] += g.dstep;
+      step_.template get<K>() += g.dstep;
       if constexpr (WithOffsets) {
-        offset_[K] += g.doffset;
+        offset_.template get<K>() += g.doffset;
       }
       ++pending_;
       if (K == 1 && pending_ == block_batches) {  // blocks hold whole pairs
@@ -122,17 +122,38 @@ class piece_sums {
   using B = batch<T>;
 
   void end_block() noexcept {
-    step_lanes_.add(step_[0] + step_[1]);
-    step_[0] = step_[1] = B(T(0));
+    step_lanes_.add(step_.take());
     if constexpr (WithOffsets) {
-      offset_lanes_.add(offset_[0] + offset_[1]);
-      offset_[0] = offset_[1] = B(T(0));
+      offset_lanes_.add(offset_.take());
     }
     pending_ = 0;
   }
 
-  B step_[2] = {B(T(0)), B(T(0))};
-  B offset_[2] = {B(T(0)), B(T(0))};
+  // Two named accumulators rather than an array B[2]: with the array, GCC 12
+  // keeps slot 0 in memory across the loop (a store and a reload per pair of
+  // batches, in the dependency chain of the sum) when AVX2's 16 registers run short.
+  struct pair {
+    B first = B(T(0));
+    B second = B(T(0));
+    template <int K>
+    B& get() noexcept {
+      if constexpr (K == 0) {
+        return first;
+      } else {
+        return second;
+      }
+    }
+    /// first + second, and both back to zero.
+    B take() noexcept {
+      const B sum = first + second;
+      first = B(T(0));
+      second = B(T(0));
+      return sum;
+    }
+  };
+
+  pair step_;
+  pair offset_;
   std::size_t pending_ = 0;  // batches in the current block
   lane_sums<T> step_lanes_;
   lane_sums<T> offset_lanes_;
