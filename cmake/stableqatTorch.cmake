@@ -29,7 +29,7 @@ if(STABLEQAT_TORCH)
   target_include_directories(stableqat_torch PRIVATE "${CMAKE_CURRENT_SOURCE_DIR}/torch")
   # libtorch's own headers are not -Wconversion clean: include them as system headers.
   target_include_directories(stableqat_torch SYSTEM PRIVATE ${TORCH_INCLUDE_DIRS})
-  target_link_libraries(stableqat_torch PRIVATE ${TORCH_LIBRARIES})
+  target_link_libraries(stableqat_torch PRIVATE ${TORCH_LIBRARIES} stableqat::parallel)
   stableqat_project_options(stableqat_torch)
   # Only the registrations are the library's interface (loaded with dlopen).
   set_target_properties(stableqat_torch PROPERTIES
