@@ -129,21 +129,30 @@ void check_code_type(grid const& g) {
   }
 }
 
-template <class Policy, real_scalar T, class S, code_type C>
-void run_quantize_to_codes(Policy const& policy, quantizer<T, S> const& q, exec::code_arguments<T, C> const& a) {
+/// Step and offset values must be positive and finite / finite; read where the
+/// policy's backend lets the host read them (as ops.hpp does).
+template <class Policy, real_scalar T>
+void check_values(Policy const& policy, const char* function, std::span<const T> steps, std::span<const T> offsets,
+                  bool has_offsets) {
+  const auto host = exec::hooks::read_on_host(policy, function, steps, has_offsets ? offsets : std::span<const T>{});
+  exec::validation::check_step_values(function, host.steps());
+  if (has_offsets) {
+    exec::validation::check_offset_values(function, host.offsets());
+  }
+}
+
+template <class Policy, real_scalar T, class S, code_type C, class E>
+void run_quantize_to_codes(Policy const& policy, quantizer<T, S> const& q, exec::code_arguments<T, C, E> const& a) {
   using namespace exec::validation;
   check_code_type<C>(q.grid());
   check_same_size(codes_name, "codes", a.codes.size(), a.x.size());
   detail::check_layout(codes_name, q.layout(), a.x.size(), a.steps.size());
-  if (a.has_offsets && a.offsets.size() != a.steps.size()) {
-    detail::throw_invalid_argument(codes_name, "offsets.size()", a.offsets.size(),
-                                   "differs from steps.size() = " + std::to_string(a.steps.size()));
+  if (a.has_offsets) {
+    check_step_sized(codes_name, "offsets", a.offsets.size(), a.steps.size());
   }
   check_disjoint(codes_name, {"codes", a.codes}, {{"x", a.x}, {"steps", a.steps}, {"offsets", a.offsets}});
-  check_step_values(codes_name, a.steps);
-  if (a.has_offsets) {
-    check_offset_values(codes_name, a.offsets);
-  }
+  exec::hooks::check_memory(policy, codes_name, a);
+  check_values(policy, codes_name, a.steps, a.offsets, a.has_offsets);
   if (!a.x.empty()) {
     exec::export_backend<Policy>::quantize_to_codes(policy, q, a);
   }
@@ -206,30 +215,28 @@ inline void check_packed_codes(grid const& g, code_field field, std::size_t cols
   }
 }
 
-template <class Policy, real_scalar T, class S>
+template <class Policy, real_scalar T, class S, class E>
 void run_dequantize(Policy const& policy, quantizer<T, S> const& q, std::size_t cols,
-                    std::span<const std::uint8_t> packed, std::span<const T> steps, std::span<T> y,
-                    std::span<const T> offsets, bool has_offsets) {
+                    exec::dequantize_arguments<T, E> a) {
   using namespace exec::validation;
-  const code_field field = code_field_of(q.grid());
-  check_cols(dequantize_name, cols, "y", y.size());
-  check_packed_size(dequantize_name, packed.size(), y.size() / cols, cols, field.bits);
-  detail::check_layout(dequantize_name, q.layout(), y.size(), steps.size());
-  if (has_offsets && offsets.size() != steps.size()) {
-    detail::throw_invalid_argument(dequantize_name, "offsets.size()", offsets.size(),
-                                   "differs from steps.size() = " + std::to_string(steps.size()));
+  a.cols = cols;
+  a.field = code_field_of(q.grid());
+  check_cols(dequantize_name, cols, "y", a.y.size());
+  check_packed_size(dequantize_name, a.packed.size(), a.y.size() / cols, cols, a.field.bits);
+  detail::check_layout(dequantize_name, q.layout(), a.y.size(), a.steps.size());
+  if (a.has_offsets) {
+    check_step_sized(dequantize_name, "offsets", a.offsets.size(), a.steps.size());
   }
-  check_disjoint(dequantize_name, {"y", y}, {{"packed", packed}, {"steps", steps}, {"offsets", offsets}});
-  check_step_values(dequantize_name, steps);
-  if (has_offsets) {
-    check_offset_values(dequantize_name, offsets);
-  }
+  check_disjoint(dequantize_name, {"y", a.y}, {{"packed", a.packed}, {"steps", a.steps}, {"offsets", a.offsets}});
+  exec::hooks::check_memory(policy, dequantize_name, a);
+  check_values(policy, dequantize_name, a.steps, a.offsets, a.has_offsets);
   if constexpr (!std::is_same_v<Policy, exec::cuda_policy>) {
-    check_packed_codes(q.grid(), field, cols, packed);  // host memory only
+    // Host memory only: on exec::cuda the codes stay on the device unchecked
+    // (a code outside the grid gives s * code + b there).
+    check_packed_codes(q.grid(), a.field, cols, a.packed);
   }
-  if (!y.empty()) {
-    exec::export_backend<Policy>::dequantize(
-        policy, q, exec::dequantize_arguments<T>{packed, cols, field, steps, offsets, y, has_offsets});
+  if (!a.y.empty()) {
+    exec::export_backend<Policy>::dequantize(policy, q, a);
   }
 }
 
@@ -340,7 +347,7 @@ void unpack_codes(int bits, std::size_t cols, std::span<const std::uint8_t> pack
 template <exec::execution_policy Policy, real_scalar T, class S>
 void dequantize(Policy const& policy, quantizer<T, S> const& q, std::size_t cols,
                 std::span<const std::uint8_t> packed, export_front::input<T> steps, export_front::output<T> y) {
-  export_front::run_dequantize(policy, q, cols, packed, steps, y, {}, false);
+  export_front::run_dequantize(policy, q, cols, exec::dequantize_arguments<T>{packed, cols, {}, steps, {}, y, false});
 }
 
 /// dequantize with LSQ+ offsets: y = fma(s, level, b), as the forward.
@@ -348,7 +355,46 @@ template <exec::execution_policy Policy, real_scalar T, class S>
 void dequantize(Policy const& policy, quantizer<T, S> const& q, std::size_t cols,
                 std::span<const std::uint8_t> packed, export_front::input<T> steps, export_front::output<T> y,
                 export_front::input<T> offsets) {
-  export_front::run_dequantize(policy, q, cols, packed, steps, y, offsets, true);
+  export_front::run_dequantize(policy, q, cols,
+                               exec::dequantize_arguments<T>{packed, cols, {}, steps, offsets, y, true});
+}
+
+/// quantize_to_codes of a tensor stored as E, a 16-bit float the backend
+/// computes in T = float (exec::cuda: __half, __nv_bfloat16): the codes of
+/// fake_quantize(policy, q, x, steps, y) for the same E tensors.
+template <exec::execution_policy Policy, real_scalar T, class S, class E, code_type C>
+  requires(!std::is_same_v<E, T> && exec::stores<Policy, E, T>)
+void quantize_to_codes(Policy const& policy, quantizer<T, S> const& q, std::span<const E> x,
+                       export_front::input<T> steps, std::span<C> codes) {
+  export_front::run_quantize_to_codes(policy, q, exec::code_arguments<T, C, E>{x, steps, {}, codes, false});
+}
+
+/// The same with LSQ+ offsets.
+template <exec::execution_policy Policy, real_scalar T, class S, class E, code_type C>
+  requires(!std::is_same_v<E, T> && exec::stores<Policy, E, T>)
+void quantize_to_codes(Policy const& policy, quantizer<T, S> const& q, std::span<const E> x,
+                       export_front::input<T> steps, std::span<C> codes, export_front::input<T> offsets) {
+  export_front::run_quantize_to_codes(policy, q, exec::code_arguments<T, C, E>{x, steps, offsets, codes, true});
+}
+
+/// dequantize into a tensor stored as E (exec::cuda: __half, __nv_bfloat16),
+/// computed in T = float and rounded once: the bits of fake_quantize's E output.
+template <exec::execution_policy Policy, real_scalar T, class S, class E>
+  requires(!std::is_same_v<E, T> && exec::stores<Policy, E, T>)
+void dequantize(Policy const& policy, quantizer<T, S> const& q, std::size_t cols,
+                std::span<const std::uint8_t> packed, export_front::input<T> steps, std::span<E> y) {
+  export_front::run_dequantize(policy, q, cols,
+                               exec::dequantize_arguments<T, E>{packed, cols, {}, steps, {}, y, false});
+}
+
+/// The same with LSQ+ offsets.
+template <exec::execution_policy Policy, real_scalar T, class S, class E>
+  requires(!std::is_same_v<E, T> && exec::stores<Policy, E, T>)
+void dequantize(Policy const& policy, quantizer<T, S> const& q, std::size_t cols,
+                std::span<const std::uint8_t> packed, export_front::input<T> steps, std::span<E> y,
+                export_front::input<T> offsets) {
+  export_front::run_dequantize(policy, q, cols,
+                               exec::dequantize_arguments<T, E>{packed, cols, {}, steps, offsets, y, true});
 }
 
 }  // namespace stableqat

@@ -37,7 +37,9 @@
 
 #include "../quantizer.hpp"
 #include "arguments.hpp"
+#include "export_plan.hpp"
 #include "cuda/error.hpp"
+#include "cuda/export.cuh"
 #include "cuda/kernels.cuh"
 #include "cuda/storage.hpp"
 #include "cuda/tile_work.hpp"
@@ -221,6 +223,21 @@ struct backend<cuda_policy> {
     check_buffers(function, buffers);
   }
 
+  /// The integer export's buffers (export.hpp; packed bytes on the device too).
+  template <real_scalar T, code_type C, class E>
+  static void check_memory(cuda_policy const&, const char* function, code_arguments<T, C, E> const& a) {
+    const named_buffer buffers[] = {{"x", a.x}, {"steps", a.steps}, {"codes", a.codes},
+                                    {"offsets", a.has_offsets ? a.offsets : std::span<const T>()}};
+    check_buffers(function, buffers);
+  }
+
+  template <real_scalar T, class E>
+  static void check_memory(cuda_policy const&, const char* function, dequantize_arguments<T, E> const& a) {
+    const named_buffer buffers[] = {{"packed", a.packed}, {"steps", a.steps}, {"y", a.y},
+                                    {"offsets", a.has_offsets ? a.offsets : std::span<const T>()}};
+    check_buffers(function, buffers);
+  }
+
   /// Copies the steps and offsets to the host and waits for the stream (so a
   /// call synchronises its stream once, before its kernels are queued).
   template <real_scalar T>
@@ -268,6 +285,8 @@ static_assert(requires(cuda_policy p, forward_arguments<float> const& f, backwar
                        std::span<const float> in, std::span<float> out) {
   backend<cuda_policy>::check_memory(p, "", f);
   backend<cuda_policy>::check_memory(p, "", b);
+  backend<cuda_policy>::check_memory(p, "", code_arguments<float, std::int8_t, __half>{});
+  backend<cuda_policy>::check_memory(p, "", dequantize_arguments<float, __nv_bfloat16>{});
   { backend<cuda_policy>::read_on_host(p, "", in, in) } -> std::same_as<host_values<float>>;
   backend<cuda_policy>::fill_zero(p, "", "", out);
 } && stores<cuda_policy, __half, float> && stores<cuda_policy, __nv_bfloat16, float>);
