@@ -22,5 +22,7 @@
 #include "ops.hpp"
 #include "quantizer.hpp"
 #include "surrogates/concepts.hpp"
+#include "surrogates/dsq.hpp"
+#include "surrogates/ewgs.hpp"
 #include "surrogates/fourier.hpp"
 #include "surrogates/fourier_round.hpp"

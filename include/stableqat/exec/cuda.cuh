@@ -228,6 +228,7 @@ void check_step_and_offset_values(const char* function, cudaStream_t stream, std
 template <class E, real_scalar T, class S>
 void run_forward(cuda_policy const& policy, quantizer<T, S> const& q, forward_arguments<T, E> const& a) {
   const char* function = ops_detail::forward_name;
+  ops_detail::check_backend_runs_surrogate<cuda_policy, S>();
   validation::check_forward_shapes(function, q.layout(), a);
   const bool pageable = pageable_memory_accessible(function);
   check_device_accessible(function, "x", a.x, pageable);
@@ -248,6 +249,7 @@ template <class E, real_scalar T, class S>
 void run_backward(cuda_policy const& policy, quantizer<T, S> const& q, backward_arguments<T, E> a,
                   std::optional<double> grad_scale) {
   const char* function = ops_detail::backward_name;
+  ops_detail::check_backend_runs_surrogate<cuda_policy, S>();
   a.grad_scale = grad_scale ? *grad_scale : 1.0;
   validation::check_backward_shapes(function, q.layout(), a);
   const bool pageable = pageable_memory_accessible(function);
