@@ -7,7 +7,7 @@ CTEST_ARGS ?=
 
 # Debian packages the build, tests, benchmarks, demo and docs need.
 DEB_PACKAGES := make cmake g++ pkg-config libeigen3-dev libxsimd-dev xtl-dev doctest-dev libbenchmark-dev \
-                zlib1g-dev dataset-fashion-mnist gnuplot-nox
+                zlib1g-dev dataset-fashion-mnist gnuplot-nox python3-torch libtorch-dev python3-pytest libopenblas0-pthread
 # Extra packages for sanitizers and fuzzing (clang's libFuzzer runtime).
 DEB_PACKAGES_FUZZ := clang libclang-rt-14-dev
 

@@ -15,3 +15,10 @@ macro(stableqat_find_xsimd)
     set(xsimd_FOUND TRUE)
   endif()
 endmacro()
+
+# OpenMP for C++, which stableqat::parallel links (exec::par on all cores).
+# Optional: without it stableqat::parallel is stableqat::stableqat and
+# exec::par runs as exec::simd. Sets OpenMP_CXX_FOUND.
+macro(stableqat_find_openmp)
+  find_package(OpenMP QUIET COMPONENTS CXX)
+endmacro()

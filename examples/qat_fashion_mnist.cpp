@@ -40,7 +40,7 @@ namespace {
 struct options {
   std::vector<qat::method> methods{qat::method::fp32, qat::method::ste, qat::method::fourier1,
                                    qat::method::ste_scaled};
-  std::vector<float> lrs{0.05f, 0.1f, 0.2f, 0.3f, 0.4f, 0.5f};
+  std::vector<float> lrs;  ///< empty until parsed: then --lrs, or the optimizer's default sweep
   std::vector<std::uint64_t> seeds{1, 2, 3};
   qat::schedule plan;
   std::string data_dir = qat::default_data_dir;
@@ -51,6 +51,22 @@ struct options {
   bool plot = true;
 };
 
+/// The default learning-rate sweeps: one decade for SGD (where the STE starts
+/// to fail), and 1e-4 .. 3e-2 for Adam/AdamW, whose step per weight is about
+/// lr whatever the gradient's scale (PyTorch's default 1e-3 in the middle).
+const std::vector<float> sgd_lrs{0.05f, 0.1f, 0.2f, 0.3f, 0.4f, 0.5f};
+const std::vector<float> adam_lrs{1e-4f, 3e-4f, 1e-3f, 3e-3f, 1e-2f, 3e-2f};
+
+std::string method_help() {
+  std::string text;
+  for (qat::method_info const& row : qat::method_table) {
+    char line[160];
+    std::snprintf(line, sizeof line, "                         %-11s %s\n", row.key, row.description);
+    text += line;
+  }
+  return text;
+}
+
 void print_help() {
   std::printf(
       "usage: qat_fashion_mnist [options]\n"
@@ -58,21 +74,25 @@ void print_help() {
       "                       and run the checks (implies --check)\n"
       "  --check              exit 1 unless: 60000/10000 images loaded, FP32 test accuracy >= 0.80,\n"
       "                       every 2-bit run finite, <= 4 distinct weight values per channel\n"
-      "  --methods LIST       comma list of fp32, ste, fourier1, fourier3, ste_scaled (STE x 0.302457, the\n"
-      "                       mean gradient of fourier1: a control); default fp32,ste,fourier1,ste_scaled\n"
-      "  --lrs LIST           learning rates (default 0.05,0.1,0.2,0.3,0.4,0.5)\n"
+      "  --methods LIST       comma list of methods (default fp32,ste,fourier1,ste_scaled):\n%s"
+      "  --lrs LIST           learning rates (default: SGD 0.05,0.1,0.2,0.3,0.4,0.5;\n"
+      "                       Adam/AdamW 0.0001,0.0003,0.001,0.003,0.01,0.03)\n"
       "  --seeds N            seeds 1..N (default 3)\n"
+      "  --seed-list LIST     these seeds instead, e.g. 4,5,6 (to add seeds to a sweep already run)\n"
       "  --epochs N           epochs per run (default 6)\n"
       "  --batch N            minibatch size (default 128)\n"
       "  --train-limit N      train on the first N images of each shuffled epoch (default all 60000)\n"
-      "  --optimizer sgd|adam SGD with momentum 0.9 (default) or Adam\n"
+      "  --optimizer NAME     sgd (momentum 0.9, the default), adam or adamw (betas 0.9/0.999, eps 1e-8,\n"
+      "                       bias-corrected; every parameter including the quantizers' steps)\n"
+      "  --weight-decay X     L2 (sgd, adam) or decoupled (adamw) weight decay on the weight matrices\n"
+      "                       (default 0)\n"
       "  --constant-lr        no cosine decay\n"
       "  --act-bits N         also fake-quantize hidden activations to N-bit unsigned (LSQ+; default 0 = FP32)\n"
       "  --threads N          runs trained in parallel (default: hardware threads)\n"
       "  --data DIR           dataset folder (default %s)\n"
       "  --out DIR            output folder (default qat-demo-output)\n"
       "  --no-plot            do not call gnuplot\n",
-      qat::default_data_dir);
+      method_help().c_str(), qat::default_data_dir);
 }
 
 template <class T>
@@ -95,15 +115,6 @@ std::vector<std::string_view> split_list(std::string_view text) {
   return parts;
 }
 
-qat::method parse_method(std::string_view name) {
-  for (const auto m : {qat::method::fp32, qat::method::ste, qat::method::fourier1, qat::method::fourier3,
-                       qat::method::ste_scaled}) {
-    if (name == qat::method_key(m)) return m;
-  }
-  throw std::invalid_argument("--methods: unknown method '" + std::string(name) +
-                              "' (use fp32, ste, fourier1, fourier3, ste_scaled)");
-}
-
 options parse(int argc, char** argv) {
   options o;
   bool quick_defaults = false;
@@ -122,7 +133,13 @@ options parse(int argc, char** argv) {
       o.check = true;
     } else if (arg == "--methods") {
       o.methods.clear();
-      for (auto name : split_list(value())) o.methods.push_back(parse_method(name));
+      for (auto name : split_list(value())) {
+        const qat::method m = qat::parse_method_key(name);
+        if (std::find(o.methods.begin(), o.methods.end(), m) != o.methods.end()) {
+          throw std::invalid_argument("--methods: '" + std::string(name) + "' given twice");
+        }
+        o.methods.push_back(m);
+      }
     } else if (arg == "--lrs") {
       o.lrs.clear();
       for (auto text : split_list(value())) o.lrs.push_back(parse_number<float>(text, "--lrs"));
@@ -130,6 +147,15 @@ options parse(int argc, char** argv) {
       const auto n = parse_number<unsigned>(value(), "--seeds");
       o.seeds.clear();
       for (unsigned s = 1; s <= n; ++s) o.seeds.push_back(s);
+    } else if (arg == "--seed-list") {
+      o.seeds.clear();
+      for (auto text : split_list(value())) {
+        const auto seed = parse_number<std::uint64_t>(text, "--seed-list");
+        if (std::find(o.seeds.begin(), o.seeds.end(), seed) != o.seeds.end()) {
+          throw std::invalid_argument("--seed-list: seed " + std::string(text) + " given twice");
+        }
+        o.seeds.push_back(seed);
+      }
     } else if (arg == "--epochs") {
       o.plan.epochs = parse_number<int>(value(), "--epochs");
     } else if (arg == "--batch") {
@@ -138,8 +164,17 @@ options parse(int argc, char** argv) {
       o.plan.train_limit = parse_number<std::size_t>(value(), "--train-limit");
     } else if (arg == "--optimizer") {
       const auto name = value();
-      if (name != "sgd" && name != "adam") throw std::invalid_argument("--optimizer: use sgd or adam");
-      o.plan.optimizer = name == "sgd" ? qat::optimizer_kind::sgd : qat::optimizer_kind::adam;
+      if (name == "sgd") {
+        o.plan.optimizer = qat::optimizer_kind::sgd;
+      } else if (name == "adam") {
+        o.plan.optimizer = qat::optimizer_kind::adam;
+      } else if (name == "adamw") {
+        o.plan.optimizer = qat::optimizer_kind::adamw;
+      } else {
+        throw std::invalid_argument("--optimizer: '" + std::string(name) + "' is not sgd, adam or adamw");
+      }
+    } else if (arg == "--weight-decay") {
+      o.plan.optimizer_hyper.weight_decay = parse_number<float>(value(), "--weight-decay");
     } else if (arg == "--constant-lr") {
       o.plan.cosine = false;
     } else if (arg == "--act-bits") {
@@ -161,18 +196,22 @@ options parse(int argc, char** argv) {
     o.quick = true;
     o.check = true;
     o.methods = {qat::method::fp32, qat::method::ste, qat::method::fourier1};
-    o.lrs = {0.1f};
+    // One learning rate in the middle of the optimizer's sweep.
+    o.lrs = {o.plan.optimizer == qat::optimizer_kind::sgd ? 0.1f : 1e-3f};
     o.seeds = {1};
     o.plan.epochs = 2;
     o.plan.train_limit = 20000;
   }
-  if (o.methods.empty() || o.lrs.empty() || o.seeds.empty()) throw std::invalid_argument("nothing to run");
+  if (o.lrs.empty()) o.lrs = o.plan.optimizer == qat::optimizer_kind::sgd ? sgd_lrs : adam_lrs;
+  if (o.methods.empty() || o.seeds.empty()) throw std::invalid_argument("nothing to run");
   if (o.plan.epochs < 1) throw std::invalid_argument("--epochs must be >= 1");
   if (o.plan.batch < 1) throw std::invalid_argument("--batch must be >= 1");
   if (o.plan.activation_bits < 0 || o.plan.activation_bits > 8) throw std::invalid_argument("--act-bits: 0..8");
   for (const float lr : o.lrs) {
-    if (!(lr > 0.0f)) throw std::invalid_argument("--lrs: learning rates must be positive");
+    if (!(lr > 0.0f) || !std::isfinite(lr)) throw std::invalid_argument("--lrs: learning rates must be positive and finite");
   }
+  const float decay = o.plan.optimizer_hyper.weight_decay;
+  if (!(decay >= 0.0f) || !std::isfinite(decay)) throw std::invalid_argument("--weight-decay: must be >= 0 and finite");
   return o;
 }
 
@@ -206,6 +245,13 @@ int main(int argc, char** argv) {
     const options opt = parse(argc, argv);
     // One core per run: Eigen's own OpenMP threads would fight the run-level parallelism.
     Eigen::setNbThreads(1);
+    // Eigen splits a matrix product's sums into blocks sized from the CPU's cache
+    // sizes (read with cpuid at run time), and the block sizes change the float
+    // rounding. Fixing them makes the results depend on the build's instruction
+    // set only, not on which CPU of that instruction set runs it (docs/demo.md,
+    // "Determinism"). These are the sizes Eigen 3.4 detects on the machine that
+    // measured docs/demo.md, so its tables stay valid.
+    Eigen::setCpuCacheSizes(32768, 1048576, 335544320);
     const auto wall_start = std::chrono::steady_clock::now();
 
     std::printf("stableqat %s: 2-bit QAT on Fashion-MNIST%s\n", STABLEQAT_VERSION_STRING,
@@ -216,8 +262,9 @@ int main(int argc, char** argv) {
                                                 "-bit unsigned (learnable step + offset) in 2-bit runs")
                                                    .c_str()
                                              : "FP32");
+    const std::string optimizer_line = qat::optimizer_description(opt.plan.optimizer, opt.plan.optimizer_hyper);
     std::printf("training: %s, batch %d, %d epochs%s, %s lr; fake quantization with stableqat %s\n",
-                opt.plan.optimizer == qat::optimizer_kind::sgd ? "SGD momentum 0.9" : "Adam", opt.plan.batch,
+                optimizer_line.c_str(), opt.plan.batch,
                 opt.plan.epochs,
                 opt.plan.train_limit ? (" on " + std::to_string(opt.plan.train_limit) + " images").c_str() : "",
                 opt.plan.cosine ? "cosine-decayed" : "constant", qat::policy_name);
@@ -278,7 +325,7 @@ int main(int argc, char** argv) {
     const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
     char title[256];
     std::snprintf(title, sizeof title, "Fashion-MNIST MLP, 2-bit weights: %s, %d epochs, batch %d, %zu seed(s), one line per seed",
-                  opt.plan.optimizer == qat::optimizer_kind::sgd ? "SGD momentum 0.9" : "Adam", opt.plan.epochs,
+                  optimizer_line.c_str(), opt.plan.epochs,
                   opt.plan.batch, opt.seeds.size());
     const std::string table = qat::results_table(results, opt.methods, opt.lrs);
     std::printf("\nTest accuracy after the last epoch (mean ± half range over %zu seed(s); diverged runs excluded "

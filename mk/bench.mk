@@ -14,7 +14,7 @@ BENCH_MIN_TIME ?= 0.1
 
 bench-build: deps
 	cmake --preset release -Wno-dev >/dev/null
-	cmake --build --preset release -j $(JOBS) --target bench_fake_quantize
+	cmake --build --preset release -j $(JOBS) --target bench_fake_quantize bench_export
 
 bench: bench-build ## build (release, -march=native) and run the CPU benchmarks, then print the summary table
 	$(BENCH_BUILD)/bench/bench_fake_quantize --benchmark_filter='$(BENCH_FILTER)' \
@@ -23,3 +23,7 @@ bench: bench-build ## build (release, -march=native) and run the CPU benchmarks,
 	  --benchmark_report_aggregates_only=true --benchmark_out=$(BENCH_OUT) --benchmark_out_format=json
 	@echo
 	@bench/summarize.sh $(BENCH_OUT)
+	$(BENCH_BUILD)/bench/bench_export --benchmark_filter='$(BENCH_FILTER)' \
+	  --benchmark_repetitions=$(BENCH_REPETITIONS) --benchmark_min_time=$(BENCH_MIN_TIME) \
+	  --benchmark_enable_random_interleaving=true --benchmark_report_aggregates_only=true \
+	  --benchmark_out=$(BENCH_BUILD)/bench/export_results.json --benchmark_out_format=json

@@ -10,7 +10,7 @@ CUDA_ARCHITECTURES ?= 80;90
 cuda: deps ## build the CUDA backend tests + benchmark with nvcc and run ctest -L cuda
 	@if [ -z "$(NVCC)" ]; then echo "make cuda: nvcc not found (install the CUDA toolkit or pass NVCC=...)"; exit 1; fi
 	cmake -S . -B $(CUDA_BUILD_DIR) -Wno-dev -DCMAKE_BUILD_TYPE=Release -DSTABLEQAT_WERROR=ON -DSTABLEQAT_NATIVE=ON \
-	  -DSTABLEQAT_CUDA=ON -DCMAKE_CUDA_COMPILER=$(NVCC) "-DCMAKE_CUDA_ARCHITECTURES=$(CUDA_ARCHITECTURES)" >/dev/null
+	  -DSTABLEQAT_CUDA=ON -DSTABLEQAT_TORCH=OFF -DCMAKE_CUDA_COMPILER=$(NVCC) "-DCMAKE_CUDA_ARCHITECTURES=$(CUDA_ARCHITECTURES)" >/dev/null
 	cmake --build $(CUDA_BUILD_DIR) -j $(JOBS) --target stableqat_cuda
 	ctest --test-dir $(CUDA_BUILD_DIR) -L cuda --output-on-failure $(CTEST_ARGS)
 

@@ -10,4 +10,5 @@ endforeach()
 # Golden vectors: hand-derived expectations, run on every CPU backend compiled
 # in (the CUDA runners are in cuda.cmake).
 stableqat_add_test(test_golden SOURCES test_golden.cpp LABELS "reliability;golden")
+target_link_libraries(test_golden PRIVATE stableqat::parallel)
 stableqat_use_golden_file(test_golden)

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -242,4 +243,142 @@ TEST_CASE("4-bit activations: hidden inputs are offset + step * {0..15} after a 
       CHECK(level <= 15.0 + 1e-6);
     }
   }
+}
+
+// --- optimizers (examples/qat/trainer.hpp) -----------------------------------
+// References are closed forms or values computed by hand (mpmath, 40 digits,
+// with the float32 values of beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f), never
+// the optimizer's own output.
+
+namespace {
+
+/// One tensor of n floats with its gradient, as mlp::parameters() exposes it.
+struct toy_tensor {
+  std::vector<float> value, grad;
+  toy_tensor(std::size_t n, float v) : value(n, v), grad(n, 0.0f) {}
+  qat::parameter as_parameter(bool positive, bool decays) {
+    return {value.data(), grad.data(), value.size(), positive, decays};
+  }
+};
+
+}  // namespace
+
+TEST_CASE("Adam: three hand-computed bias-corrected updates") {
+  // p0 = 0.5, lr = 1/64, gradients 1, -2, 0.5:
+  //   t=1: m = 0.1, v = 0.001, m_hat = 1, v_hat = 1, p = 0.5 - lr / (1 + eps)
+  //   t=2, t=3: values from mpmath below.
+  for (const auto kind : {qat::optimizer_kind::adam, qat::optimizer_kind::adamw}) {
+    toy_tensor w(1, 0.5f);
+    qat::optimizer opt(kind, {w.as_parameter(false, true)});
+    const double expected[] = {0.48437500015625, 0.49009536793683337, 0.4922311595607122};
+    const float grads[] = {1.0f, -2.0f, 0.5f};
+    for (int t = 0; t < 3; ++t) {
+      w.grad[0] = grads[t];
+      opt.step(1.0f / 64.0f);
+      CHECK(static_cast<double>(w.value[0]) == doctest::Approx(expected[t]).epsilon(2e-7));
+    }
+    CHECK(opt.steps_taken() == 3);
+  }
+}
+
+TEST_CASE("Adam: a constant gradient g moves every step by lr g / (|g| + eps), whatever its scale") {
+  // With g constant, m_t = (1 - b1^t) g and v_t = (1 - b2^t) g^2, so the
+  // bias-corrected ratio is g / (|g| + eps) at every step: p_t = p0 - t lr g / (|g| + eps).
+  const int steps = 200;
+  const float lr = 1e-3f;
+  for (const float g : {0.3f, -2e-3f, 0.3f * 0.302457f, 1e-8f}) {
+    toy_tensor w(5, 0.25f);
+    for (float& d : w.grad) d = g;
+    qat::optimizer opt(qat::optimizer_kind::adam, {w.as_parameter(false, true)});
+    for (int t = 0; t < steps; ++t) opt.step(lr);
+    const long double gl = g;
+    const long double expected = 0.25L - steps * static_cast<long double>(lr) * gl / (fabsl(gl) + 1e-8L);
+    for (const float p : w.value) CHECK(static_cast<double>(p) == doctest::Approx(static_cast<double>(expected)).epsilon(1e-5));
+  }
+  // Scale invariance (the reason the STE x 0.30 control equals the STE under Adam):
+  // g and 0.302457 g give the same trajectory up to eps / |g| and float rounding.
+  toy_tensor a(1, 0.0f), b(1, 0.0f);
+  qat::optimizer oa(qat::optimizer_kind::adam, {a.as_parameter(false, false)});
+  qat::optimizer ob(qat::optimizer_kind::adam, {b.as_parameter(false, false)});
+  for (int t = 0; t < 100; ++t) {
+    const float g = 1e-2f * std::sin(0.37f * static_cast<float>(t)) + 4e-3f;
+    a.grad[0] = g;
+    b.grad[0] = g * 0.302457f;
+    oa.step(1e-2f);
+    ob.step(1e-2f);
+  }
+  CHECK(std::fabs(a.value[0]) > 0.05f);  // it moved ...
+  CHECK(static_cast<double>(b.value[0]) == doctest::Approx(static_cast<double>(a.value[0])).epsilon(1e-4));  // ... identically
+}
+
+TEST_CASE("AdamW decays weights decoupled: p_t = p0 prod(1 - lr_k lambda) with a zero gradient") {
+  // g = 0 gives m = v = 0 and an Adam term 0 / (0 + eps) = 0, so only the
+  // decay acts. Steps (positive) and biases/offsets (decays = false) are not decayed.
+  qat::optimizer_settings s;
+  s.weight_decay = 0.1f;
+  toy_tensor w(3, 2.0f), step(2, 0.05f), bias(2, -1.0f);
+  qat::optimizer opt(qat::optimizer_kind::adamw,
+                     {w.as_parameter(false, true), step.as_parameter(true, false), bias.as_parameter(false, false)}, s);
+  const float lrs[] = {0.5f, 0.25f, 0.125f, 1.0f};
+  long double expected = 2.0L;
+  for (const float lr : lrs) {
+    opt.step(lr);
+    expected *= 1.0L - static_cast<long double>(lr) * 0.1L;
+  }
+  for (const float p : w.value) CHECK(static_cast<double>(p) == doctest::Approx(static_cast<double>(expected)).epsilon(1e-6));
+  CHECK(static_cast<double>(expected) == doctest::Approx(2.0 * 0.95 * 0.975 * 0.9875 * 0.9));
+  for (const float p : step.value) CHECK(p == 0.05f);
+  for (const float p : bias.value) CHECK(p == -1.0f);
+}
+
+TEST_CASE("Adam's weight decay is L2 in the gradient (coupled), unlike AdamW's") {
+  // g' = lambda p = 0.2 at the first step: the normalised update is lr * 0.2 / (0.2 + eps) ~ lr,
+  // not AdamW's lr * lambda * p = 0.02 lr.
+  qat::optimizer_settings s;
+  s.weight_decay = 0.1f;
+  toy_tensor adam(1, 2.0f), adamw(1, 2.0f);
+  qat::optimizer oa(qat::optimizer_kind::adam, {adam.as_parameter(false, true)}, s);
+  qat::optimizer ow(qat::optimizer_kind::adamw, {adamw.as_parameter(false, true)}, s);
+  oa.step(0.01f);
+  ow.step(0.01f);
+  CHECK(static_cast<double>(adam.value[0]) == doctest::Approx(2.0 - 0.01 * 0.2 / (0.2 + 1e-8)).epsilon(1e-7));
+  CHECK(static_cast<double>(adamw.value[0]) == doctest::Approx(2.0 * (1.0 - 0.01 * 0.1)).epsilon(1e-7));
+}
+
+TEST_CASE("SGD with momentum: constant gradient, p_t = p0 - lr g sum_k (1 - mu^k) / (1 - mu)") {
+  toy_tensor w(4, 1.0f);
+  for (float& d : w.grad) d = 0.5f;
+  qat::optimizer opt(qat::optimizer_kind::sgd, {w.as_parameter(false, true)});
+  const int steps = 30;
+  for (int t = 0; t < steps; ++t) opt.step(0.01f);
+  long double sum = 0.0L;
+  for (int k = 1; k <= steps; ++k) sum += (1.0L - powl(0.9L, k)) / 0.1L;
+  const long double expected = 1.0L - 0.01L * 0.5L * sum;
+  for (const float p : w.value) CHECK(static_cast<double>(p) == doctest::Approx(static_cast<double>(expected)).epsilon(1e-5));
+}
+
+TEST_CASE("optimizers keep learnable steps >= min_step and let NaN through") {
+  for (const auto kind : {qat::optimizer_kind::sgd, qat::optimizer_kind::adam, qat::optimizer_kind::adamw}) {
+    toy_tensor step(2, 0.01f);
+    step.grad = {5.0f, std::nanf("")};
+    qat::optimizer opt(kind, {step.as_parameter(true, false)});
+    opt.step(1.0f);
+    CHECK(step.value[0] == qat::min_step);
+    CHECK(std::isnan(step.value[1]));
+  }
+}
+
+TEST_CASE("methods: every table row parses from its key; unknown keys name the argument and the choices") {
+  for (qat::method_info const& row : qat::method_table) {
+    CHECK(qat::parse_method_key(row.key) == row.m);
+    CHECK(std::string(qat::method_key(row.m)) == row.key);
+    CHECK(std::string(qat::method_label(row.m)) == row.label);
+  }
+  std::string message;
+  try {
+    qat::parse_method_key("dsq");
+  } catch (std::invalid_argument const& e) {
+    message = e.what();
+  }
+  CHECK(message == "--methods: unknown method 'dsq' (known: fp32, ste, fourier1, fourier3, ste_scaled)");
 }

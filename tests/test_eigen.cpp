@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstddef>
+#include <limits>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -264,6 +265,27 @@ TEST_CASE("empty matrices: nothing to write, dsteps set to zero") {
   steps(2) = -1.0f;
   CHECK(contains(error_of([&] { sq::fake_quantize(sq::exec::seq, q2, steps_per::column, x, steps, dx); }),
                  "steps[2] = -1 must be positive"));
+
+  // Rows of no elements: steps_per::row still has 3 steps, though no row length
+  // (per_channel(0)) exists to map them to; offsets included.
+  const row_major_f x3(3, 0);
+  row_major_f dx3(3, 0);
+  Eigen::VectorXf steps3 = Eigen::VectorXf::Constant(3, 0.5f);
+  const Eigen::VectorXf offsets3 = Eigen::VectorXf::Zero(3);
+  Eigen::VectorXf dsteps3 = Eigen::VectorXf::Constant(3, 9.0f);
+  Eigen::VectorXf doffsets3 = Eigen::VectorXf::Constant(3, 9.0f);
+  sq::fake_quantize_backward(sq::exec::seq, q2, steps_per::row, x3, steps3, x3, dx3, dsteps3, offsets3, doffsets3);
+  CHECK(dsteps3.isZero());
+  CHECK(doffsets3.isZero());
+  steps3(1) = std::numeric_limits<float>::infinity();
+  CHECK(error_of([&] { sq::fake_quantize(sq::exec::seq, q2, steps_per::row, x3, steps3, dx3, offsets3); }) ==
+        "stableqat::fake_quantize: steps[1] = inf must be positive and finite");
+  // And no rows at all: zero steps.
+  const row_major_f none(0, 0);
+  row_major_f none_out(0, 0);
+  Eigen::VectorXf no_steps(0);
+  CHECK_NOTHROW(sq::fake_quantize_backward(sq::exec::seq, q2, steps_per::row, none, no_steps, none, none_out,
+                                           no_steps));
 }
 
 TEST_CASE("size, stride and layout errors name the argument like the span API") {

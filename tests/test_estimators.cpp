@@ -644,3 +644,64 @@ TEST_CASE("ParetoQ step initialisers: mean|x| (1 bit), max|x| (ternary, 2 bits, 
       [&] { (void)sq::mean_abs_init_step(std::vector<double>(4, 0.0), sq::signed_grid(1)); },
       {"mean_abs_init_step", "step[0]"});
 }
+
+// ---------------------------------------------------------------------------
+// Integer export of the stretched elastic grid (core/codes.hpp hooks)
+// ---------------------------------------------------------------------------
+
+#include <stableqat/export.hpp>
+
+namespace {
+
+/// SEQ's code n = round_half_even(w), w = clamp(x/s, -clip, clip) m - shift
+/// formed exactly in long double and rounded to T once (as the forward pass's
+/// one fma does: a float x = 1/3 gives w = 0.5 in float, a tie, code 0).
+template <class T>
+long seq_reference_code(bool ternary, ld v) {
+  const ld m = ternary ? 1.5L : 2.0L;
+  const ld shift = ternary ? 0.0L : 0.5L;
+  const ld clip = static_cast<ld>(static_cast<T>(0.99));
+  const ld u = std::fmin(std::fmax(v, -clip), clip);
+  return std::lrint(static_cast<ld>(static_cast<T>(u * m - shift)));  // ties to even
+}
+
+template <class T>
+void check_seq_export(bool ternary) {
+  const sq::grid g = ternary ? sq::stretched_elastic_ternary_grid() : sq::stretched_elastic_grid(2);
+  const sq::quantizer<T> q{g, sq::ste{}, sq::per_channel(64)};
+  const std::size_t cols = 64;
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<T> value(T(-1.5), T(1.5));
+  std::vector<T> x(4 * cols);
+  for (T& v : x) v = value(rng);
+  // Exact code thresholds: v = (n + 1/2 + shift)/m ties.
+  x[0] = T(0.5);   // 2-bit: w = 0.5 -> tie to 0; ternary: 0.75 -> 1
+  x[1] = T(-0.25); // 2-bit: w = -1 -> code -1
+  x[2] = T(0.99);
+  x[3] = T(-0.99);
+  x[4] = T(1) / T(3);  // ternary threshold neighbourhood (w = 0.5 rounded)
+  const std::vector<T> steps = {T(1), T(0.5), T(2), T(0.75)};
+  std::vector<std::int8_t> codes(x.size());
+  sq::quantize_to_codes(sq::exec::seq, q, x, steps, std::span<std::int8_t>(codes));
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    const ld v = static_cast<ld>(x[i] * (T(1) / steps[i / cols]));
+    CHECK_MESSAGE(codes[i] == seq_reference_code<T>(ternary, v), "i = " << i << " x = " << x[i]);
+  }
+  std::vector<std::uint8_t> packed(sq::packed_bytes(4, cols, 2));
+  sq::pack_codes<std::int8_t>(2, cols, codes, packed);
+  std::vector<T> y(x.size()), y_fq(x.size());
+  sq::dequantize(sq::exec::seq, q, cols, packed, steps, y);
+  sq::fake_quantize(sq::exec::seq, q, x, steps, y_fq);
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    CHECK_MESSAGE(reference::same_bits(y[i], y_fq[i]), "i = " << i);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("SEQ export: codes against long double, dequantize == fake_quantize bit for bit") {
+  check_seq_export<float>(false);
+  check_seq_export<float>(true);
+  check_seq_export<double>(false);
+  check_seq_export<double>(true);
+}

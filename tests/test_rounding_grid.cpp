@@ -193,3 +193,23 @@ TEST_CASE("grids: bits outside 1..16 and inverted integer grids throw, naming th
   reference::check_invalid_argument([] { (void)sq::integer_grid(-70000, 0); }, {"qmin = -70000"});
   reference::check_invalid_argument([] { (void)sq::integer_grid(0, 70000); }, {"qmax = 70000"});
 }
+
+TEST_CASE_TEMPLATE("reference ruler: ulp_distance counts representable steps, same_bits compares patterns", T, float,
+                   double) {
+  constexpr T inf = std::numeric_limits<T>::infinity();
+  constexpr T tiny = std::numeric_limits<T>::denorm_min();
+  const T nan = std::numeric_limits<T>::quiet_NaN();
+  CHECK(reference::ulp_distance(T(-0.0), T(0.0)) == 0.0);
+  CHECK(reference::ulp_distance(T(1), std::nextafter(T(1), T(2))) == 1.0);
+  CHECK(reference::ulp_distance(T(1), std::nextafter(T(1), T(0))) == 1.0);  // half the step size, still one step
+  CHECK(reference::ulp_distance(-tiny, tiny) == 2.0);
+  CHECK(reference::ulp_distance(T(-0.0), tiny) == 1.0);
+  CHECK(reference::ulp_distance(std::numeric_limits<T>::max(), inf) == 1.0);
+  CHECK(reference::ulp_distance(T(1), T(2)) == static_cast<double>(std::uint64_t{1} << (std::numeric_limits<T>::digits - 1)));
+  CHECK(reference::ulp_distance(-inf, inf) == 2.0 * static_cast<double>(reference::ordered_representation(inf)));
+  CHECK(reference::ulp_distance(nan, -nan) == 0.0);
+  CHECK(std::isinf(reference::ulp_distance(nan, T(0))));
+  CHECK(reference::same_bits(nan, -nan));
+  CHECK_FALSE(reference::same_bits(T(-0.0), T(0.0)));
+  CHECK(reference::same_bits(T(0.1), T(0.1)));
+}

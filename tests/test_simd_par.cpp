@@ -14,7 +14,6 @@
 // the 16M-float accumulation bound.
 #include <doctest/doctest.h>
 
-#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -28,6 +27,8 @@
 #include <stableqat/exec/par.hpp>
 #include <stableqat/exec/simd.hpp>
 #include <stableqat/stableqat.hpp>
+
+#include "reference.hpp"
 
 namespace sq = stableqat;
 
@@ -43,28 +44,8 @@ using f3 = sq::fourier_surrogate<3>;
 // Comparisons
 // ---------------------------------------------------------------------------
 
-template <class T>
-using bits_of = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
-
-template <class T>
-bool same_bits(T a, T b) {
-  return std::bit_cast<bits_of<T>>(a) == std::bit_cast<bits_of<T>>(b) || (std::isnan(a) && std::isnan(b));
-}
-
-/// Distance in units in the last place; ±0 are equal, NaN is infinitely far from numbers.
-template <class T>
-double ulp_distance(T a, T b) {
-  if (a == b || (std::isnan(a) && std::isnan(b))) return 0.0;
-  if (std::isnan(a) || std::isnan(b)) return std::numeric_limits<double>::infinity();
-  using U = bits_of<T>;
-  constexpr U sign = U(1) << (8 * sizeof(T) - 1);
-  const auto ordered = [](T v) {
-    const U u = std::bit_cast<U>(v);
-    return (u & sign) != 0 ? U(~u) : U(u | sign);  // monotone in v
-  };
-  const U ua = ordered(a), ub = ordered(b);
-  return static_cast<double>(ua > ub ? ua - ub : ub - ua);
-}
+using reference::same_bits;
+using reference::ulp_distance;
 
 // ---------------------------------------------------------------------------
 // Problems
@@ -188,7 +169,7 @@ struct reference_sums {
 };
 
 template <class T, class S>
-reference_sums reference(sq::quantizer<T, S> const& q, problem<T> const& p) {
+reference_sums exact_sums(sq::quantizer<T, S> const& q, problem<T> const& p) {
   reference_sums r;
   const std::size_t count = p.steps.size();
   r.step.assign(count, 0.0L);
@@ -272,7 +253,7 @@ void check_same_sums(outputs<T> const& a, outputs<T> const& b, std::string const
 template <class T, class S>
 void check_problem(problem<T> const& p, S const& surrogate, tally& t, bool alias = false) {
   const sq::quantizer<T, S> q{p.grid, surrogate, p.layout};
-  const reference_sums exact = reference(q, p);
+  const reference_sums exact = exact_sums(q, p);
   const outputs<T> want = run(sq::exec::seq, q, p);
   check_sums(want.dsteps, exact.step, exact.step_abs, "seq dsteps (sanity)");
   const outputs<T> simd = run(sq::exec::simd, q, p, alias);
@@ -463,7 +444,7 @@ TEST_CASE("simd/par: dsteps over 16M floats within 1e-6 of sum|terms|, identical
   for (sq::step_layout layout : {sq::per_tensor(), sq::per_channel(n / 4)}) {
     auto p = random_problem<float>("16M", rng, sq::signed_grid(4), layout, n, true);
     const sq::quantizer<float, f1> q{p.grid, s, p.layout};
-    const reference_sums exact = reference(q, p);
+    const reference_sums exact = exact_sums(q, p);
     const outputs<float> simd = run(sq::exec::simd, q, p);
     INFO(describe(p));
     check_sums(simd.dsteps, exact.step, exact.step_abs, "simd dsteps");

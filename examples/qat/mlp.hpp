@@ -19,7 +19,9 @@
 #include <memory>
 #include <random>
 #include <span>
+#include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <Eigen/Core>
@@ -50,6 +52,9 @@ inline constexpr const char* policy_name = "exec::seq";
 /// A training method: the FP32 reference, or 2-bit weights with a surrogate gradient.
 /// ste_scaled is a control: the STE times the mean of fourier_surrogate<1>{0.21}
 /// over a period (0.302457), i.e. the same average gradient without its shape.
+/// Adding a method (e.g. the DSQ, ParetoQ or EWGS estimators) takes one enum
+/// value, one row of method_table and one case of make_quantizers; the command
+/// line (--methods), tables, file names and plots follow from the table.
 enum class method { fp32, ste, fourier1, fourier3, ste_scaled };
 
 /// The STE scaled by a constant, g(r) = scale: a user-defined surrogate type
@@ -67,36 +72,46 @@ static_assert(sq::surrogate<scaled_ste>);
 /// Mean of fourier_surrogate<1>{0.21} over one period (docs/math.md reference value).
 inline constexpr double fourier1_mean_gradient = 0.302457;
 
-/// Short name used on the command line and in file names.
-inline const char* method_key(method m) {
-  switch (m) {
-    case method::fp32:
-      return "fp32";
-    case method::ste:
-      return "ste";
-    case method::fourier1:
-      return "fourier1";
-    case method::fourier3:
-      return "fourier3";
-    default:
-      return "ste_scaled";
+/// What the command line, the tables and the file names know about a method.
+struct method_info {
+  method m;
+  const char* key;          ///< --methods name and file-name stem, e.g. "fourier1"
+  const char* label;        ///< table and plot label, e.g. "2-bit StableQAT K=1"
+  const char* description;  ///< one line of --help
+};
+
+/// Every method the demo can train, in --help order.
+inline constexpr method_info method_table[] = {
+    {method::fp32, "fp32", "FP32", "no quantization (the reference)"},
+    {method::ste, "ste", "2-bit STE", "straight-through estimator, g = 1"},
+    {method::fourier1, "fourier1", "2-bit StableQAT K=1", "fourier_surrogate<1>{0.21} (the paper default)"},
+    {method::fourier3, "fourier3", "2-bit StableQAT K=3", "fourier_surrogate<3>{0.21}"},
+    {method::ste_scaled, "ste_scaled", "2-bit STE x 0.30",
+     "control: g = 0.302457, the mean of fourier1 (its scale without its shape)"},
+};
+
+/// The table row of m (every enum value has one).
+inline method_info const& info(method m) {
+  for (method_info const& row : method_table) {
+    if (row.m == m) return row;
   }
+  throw std::logic_error("qat::info: a method without a row in method_table");
 }
 
+/// Short name used on the command line and in file names.
+inline const char* method_key(method m) { return info(m).key; }
+
 /// Name used in tables and plots.
-inline const char* method_label(method m) {
-  switch (m) {
-    case method::fp32:
-      return "FP32";
-    case method::ste:
-      return "2-bit STE";
-    case method::fourier1:
-      return "2-bit StableQAT K=1";
-    case method::fourier3:
-      return "2-bit StableQAT K=3";
-    default:
-      return "2-bit STE x 0.30";
+inline const char* method_label(method m) { return info(m).label; }
+
+/// The method whose key is `key`; std::invalid_argument naming the known keys otherwise.
+inline method parse_method_key(std::string_view key) {
+  std::string known;
+  for (method_info const& row : method_table) {
+    if (key == row.key) return row.m;
+    known.append(known.empty() ? "" : ", ").append(row.key);
   }
+  throw std::invalid_argument("--methods: unknown method '" + std::string(key) + "' (known: " + known + ")");
 }
 
 /// Weight grid of the quantized layers: two's complement 2 bits, levels {-2, -1, 0, 1}.
@@ -168,9 +183,10 @@ inline std::unique_ptr<fake_quantizers> make_quantizers(method m, int activation
     case method::fourier3:
       return std::make_unique<fake_quantizers_with<sq::fourier_surrogate<3>>>(sq::fourier_surrogate<3>{0.21},
                                                                               activation_bits);
-    default:
+    case method::ste_scaled:
       return std::make_unique<fake_quantizers_with<scaled_ste>>(scaled_ste{fourier1_mean_gradient}, activation_bits);
   }
+  throw std::logic_error("qat::make_quantizers: unhandled method");
 }
 
 /// A learnable tensor and its gradient, as the optimizer sees it.
@@ -179,6 +195,10 @@ struct parameter {
   float* grad;
   std::size_t size;
   bool positive;  ///< a step size: kept >= min_step after every update
+  /// Weight decay applies (weight matrices only): decaying a quantizer step
+  /// towards 0 would shrink the grid, and biases/offsets are not regularised
+  /// by the usual convention.
+  bool decays = false;
 };
 
 /// Steps are clamped to at least this after an update (the front-end rejects steps <= 0).
@@ -317,7 +337,7 @@ class mlp {
   std::vector<parameter> parameters() {
     std::vector<parameter> p;
     for (dense_layer& layer : layers_) {
-      p.push_back({layer.w.data(), layer.dw.data(), static_cast<std::size_t>(layer.w.size()), false});
+      p.push_back({layer.w.data(), layer.dw.data(), static_cast<std::size_t>(layer.w.size()), false, true});
       p.push_back({layer.b.data(), layer.db.data(), static_cast<std::size_t>(layer.b.size()), false});
       if (layer.quantized_weights) {
         p.push_back({layer.steps.data(), layer.dsteps.data(), static_cast<std::size_t>(layer.steps.size()), true});

@@ -1,4 +1,4 @@
-// examples/qat/trainer.hpp: optimizers and one training run (method x learning rate x seed).
+// examples/qat/trainer.hpp: optimizers (SGD, Adam, AdamW) and one training run (method x learning rate x seed).
 #pragma once
 
 #include <algorithm>
@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <functional>
 #include <limits>
 #include <numeric>
@@ -21,16 +22,63 @@
 
 namespace qat {
 
-enum class optimizer_kind { sgd, adam };
+/// The optimizers of the demo (see optimizer for their update rules).
+enum class optimizer_kind { sgd, adam, adamw };
 
-/// SGD with (heavy-ball) momentum, v = mu v + g, p -= lr v; or Adam
-/// (Kingma & Ba 2015, bias-corrected). Steps are kept >= min_step.
+/// Hyper-parameters of the optimizers. The defaults are PyTorch's for Adam and
+/// AdamW (betas 0.9/0.999, eps 1e-8), with weight decay 0 as in the paper's QAT
+/// runs; SGD uses only momentum and weight_decay.
+struct optimizer_settings {
+  float momentum = 0.9f;       ///< SGD heavy-ball momentum mu
+  float beta1 = 0.9f;          ///< Adam/AdamW first-moment decay
+  float beta2 = 0.999f;        ///< Adam/AdamW second-moment decay
+  float epsilon = 1e-8f;       ///< Adam/AdamW denominator guard, added to sqrt(v_hat)
+  float weight_decay = 0.0f;   ///< lambda; applies to parameters with `decays` (weight matrices) only
+};
+
+/// "sgd", "adam", "adamw".
+inline const char* optimizer_key(optimizer_kind kind) {
+  return kind == optimizer_kind::sgd ? "sgd" : kind == optimizer_kind::adam ? "adam" : "adamw";
+}
+
+/// One line for logs and plot titles, with the hyper-parameters that apply.
+inline std::string optimizer_description(optimizer_kind kind, optimizer_settings const& s) {
+  char text[160];
+  if (kind == optimizer_kind::sgd) {
+    std::snprintf(text, sizeof text, "SGD momentum %g", static_cast<double>(s.momentum));
+  } else {
+    std::snprintf(text, sizeof text, "%s betas %g/%g eps %g", kind == optimizer_kind::adam ? "Adam" : "AdamW",
+                  static_cast<double>(s.beta1), static_cast<double>(s.beta2), static_cast<double>(s.epsilon));
+  }
+  std::string line = text;
+  if (s.weight_decay != 0.0f || kind == optimizer_kind::adamw) {
+    std::snprintf(text, sizeof text, ", weight decay %g", static_cast<double>(s.weight_decay));
+    line += text;
+  }
+  return line;
+}
+
+/// Updates every parameter from its gradient g at step t = 1, 2, ... with
+/// learning rate lr (the schedule's value at this step). With lambda the
+/// weight decay (only for parameters marked `decays`):
+///
+///   SGD:   g' = g + lambda p;  m = mu m + g';  p -= lr m          (PyTorch SGD, dampening 0)
+///   Adam:  g' = g + lambda p;  m = b1 m + (1 - b1) g';  v = b2 v + (1 - b2) g'^2
+///          p -= lr (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)   (Kingma & Ba 2015, bias-corrected)
+///   AdamW: p -= lr lambda p (decoupled, Loshchilov & Hutter 2019), then the Adam update with g' = g
+///
+/// m and v start at 0. Every parameter takes part, the quantizers' learnable
+/// steps (and activation offsets) included; steps are then clamped to >= min_step
+/// (a NaN stays NaN, so divergence is still detected). Adam's update is invariant
+/// to a constant scale c of g (for |c g| >> eps), which is why the STE x 0.30
+/// control trains like the STE under Adam/AdamW.
 class optimizer {
  public:
-  optimizer(optimizer_kind kind, std::vector<parameter> params) : kind_(kind), params_(std::move(params)) {
+  optimizer(optimizer_kind kind, std::vector<parameter> params, optimizer_settings settings = {})
+      : kind_(kind), settings_(settings), params_(std::move(params)) {
     for (parameter const& p : params_) {
       first_.emplace_back(p.size, 0.0f);
-      if (kind_ == optimizer_kind::adam) {
+      if (kind_ != optimizer_kind::sgd) {
         second_.emplace_back(p.size, 0.0f);
       }
     }
@@ -38,22 +86,34 @@ class optimizer {
 
   void step(float lr) {
     ++t_;
-    const float momentum = 0.9f;
-    const float beta2 = 0.999f;
-    const float epsilon = 1e-8f;
-    const auto correction1 = static_cast<float>(1.0 - std::pow(0.9, t_));
-    const auto correction2 = static_cast<float>(1.0 - std::pow(0.999, t_));
+    const float momentum = settings_.momentum;
+    const float beta1 = settings_.beta1;
+    const float beta2 = settings_.beta2;
+    const float epsilon = settings_.epsilon;
+    const float decay = settings_.weight_decay;
+    const auto correction1 = static_cast<float>(1.0 - std::pow(static_cast<double>(beta1), t_));
+    const auto correction2 = static_cast<float>(1.0 - std::pow(static_cast<double>(beta2), t_));
     for (std::size_t k = 0; k < params_.size(); ++k) {
       parameter const& p = params_[k];
       float* m = first_[k].data();
+      // Skipped entirely when lambda = 0: 0 * Inf would turn an overflowing weight into NaN.
+      const bool decays = p.decays && decay != 0.0f;
       for (std::size_t i = 0; i < p.size; ++i) {
-        const float g = p.grad[i];
+        float g = p.grad[i];
         if (kind_ == optimizer_kind::sgd) {
+          if (decays) g += decay * p.value[i];
           m[i] = momentum * m[i] + g;
           p.value[i] -= lr * m[i];
         } else {
+          if (decays) {
+            if (kind_ == optimizer_kind::adamw) {
+              p.value[i] -= lr * decay * p.value[i];
+            } else {
+              g += decay * p.value[i];
+            }
+          }
           float* v = second_[k].data();
-          m[i] = momentum * m[i] + (1.0f - momentum) * g;
+          m[i] = beta1 * m[i] + (1.0f - beta1) * g;
           v[i] = beta2 * v[i] + (1.0f - beta2) * g * g;
           p.value[i] -= lr * (m[i] / correction1) / (std::sqrt(v[i] / correction2) + epsilon);
         }
@@ -64,8 +124,12 @@ class optimizer {
     }
   }
 
+  /// Updates done so far (t of the last step).
+  [[nodiscard]] int steps_taken() const noexcept { return t_; }
+
  private:
   optimizer_kind kind_;
+  optimizer_settings settings_;
   std::vector<parameter> params_;
   std::vector<std::vector<float>> first_, second_;
   int t_ = 0;
@@ -77,6 +141,7 @@ struct schedule {
   int batch = 128;
   std::size_t train_limit = 0;  ///< use only the first N (shuffled) training images; 0 = all
   optimizer_kind optimizer = optimizer_kind::sgd;
+  optimizer_settings optimizer_hyper;  ///< betas, eps, momentum, weight decay
   bool cosine = true;           ///< cosine decay of the learning rate to 0 over the run
   int activation_bits = 0;      ///< 4 = unsigned 4-bit hidden activations (learnable step + offset)
   int log_points_per_epoch = 10;
@@ -163,7 +228,7 @@ inline run_result train(dataset const& data, run_spec const& spec, schedule cons
   config.quantize_weights = spec.m != method::fp32;
   config.activation_bits = spec.m != method::fp32 ? plan.activation_bits : 0;
   mlp model(config, make_quantizers(spec.m, plan.activation_bits), spec.seed);
-  optimizer opt(plan.optimizer, model.parameters());
+  optimizer opt(plan.optimizer, model.parameters(), plan.optimizer_hyper);
 
   run_result result;
   result.spec = spec;

@@ -177,10 +177,17 @@ void check_step_count(const char* function, const char* name, eigen::steps_per a
   }
 }
 
-/// The quantizer with the layout the axis maps to. q's own layout must be
-/// per_tensor() (no opinion) or that very layout.
+/// The quantizer the span front-end gets: q with the layout the axis maps to.
+/// q's own layout must be per_tensor() (no opinion) or that very layout. A
+/// matrix without elements has no row length to map; it gets a layout with
+/// the axis' `step_count` steps for zero elements, so that the front-end still
+/// checks the step values and zeroes the step gradients.
 template <real_scalar T, class S, class X>
-quantizer<T, S> with_axis_layout(const char* function, quantizer<T, S> const& q, eigen::steps_per axis, X const& x) {
+quantizer<T, S> with_axis_layout(const char* function, quantizer<T, S> const& q, eigen::steps_per axis, X const& x,
+                                 std::size_t step_count) {
+  if (x.size() == 0) {
+    return quantizer<T, S>{q.grid(), q.surrogate(), step_count == 0 ? per_channel(1) : per_column(step_count)};
+  }
   const step_layout mapped = eigen::layout_for(axis, x);
   if (q.layout() != per_tensor() && q.layout() != mapped) {
     detail::throw_invalid_argument(
@@ -193,64 +200,35 @@ quantizer<T, S> with_axis_layout(const char* function, quantizer<T, S> const& q,
   return quantizer<T, S>{q.grid(), q.surrogate(), mapped};
 }
 
-inline constexpr const char* forward_name = "stableqat::fake_quantize";
-inline constexpr const char* backward_name = "stableqat::fake_quantize_backward";
-
-/// The forward call both matrix overloads end in: `a` holds the spans (with
-/// or without offsets). A matrix with a zero extent has no layout, so its
-/// values are checked here as the span front-end would, and nothing is written.
-template <class Policy, real_scalar T, class S, class X>
-void run_matrix_forward(Policy const& policy, quantizer<T, S> const& q, eigen::steps_per axis, X const& x,
-                        exec::forward_arguments<T> const& a) {
-  if (a.x.empty()) {
-    exec::validation::check_step_values(forward_name, a.steps);
-    if (a.has_offsets) {
-      exec::validation::check_offset_values(forward_name, a.offsets);
-    }
-    return;
-  }
-  const quantizer<T, S> mapped = with_axis_layout(forward_name, q, axis, x);
-  if (a.has_offsets) {  // the public overloads, so that every policy's own front-end runs
-    fake_quantize(policy, mapped, a.x, a.steps, a.y, a.offsets);
-  } else {
-    fake_quantize(policy, mapped, a.x, a.steps, a.y);
-  }
-}
-
-/// The backward checks and call both matrix overloads share; `a` arrives with
-/// its offset spans set (has_offsets) or empty, and gets the other spans here.
-/// A matrix with a zero extent gets zero step (and offset) gradients.
-template <class Policy, real_scalar T, class S, class X, class Steps, class DY, class DX, class DSteps>
-void run_matrix_backward(Policy const& policy, quantizer<T, S> const& q, eigen::steps_per axis, X const& x,
-                         Steps const& steps, DY const& dy, DX&& dx, DSteps&& dsteps, exec::backward_arguments<T> a,
-                         std::optional<double> grad_scale) {
+/// The checks of a matrix backward call before its spans are taken: storage
+/// order, shapes and step counts, in the order the errors are reported.
+template <class X, class Steps, class DY, class DX, class DSteps>
+void check_matrix_backward(const char* function, eigen::steps_per axis, X const& x, Steps const& steps, DY const& dy,
+                           DX const& dx, DSteps const& dsteps) {
   require_same_order<X, DY>();
   require_same_order<X, DX>();
-  check_same_shape(backward_name, "dy", x, dy);
-  check_same_shape(backward_name, "dx", x, dx);
-  check_step_count(backward_name, "steps", axis, x, static_cast<std::size_t>(steps.size()));
-  check_step_count(backward_name, "dsteps", axis, x, static_cast<std::size_t>(dsteps.size()));
-  a.x = input_span(backward_name, "x", x);
-  a.steps = input_span(backward_name, "steps", steps);
-  a.dy = input_span(backward_name, "dy", dy);
-  a.dx = output_span(backward_name, "dx", dx);
-  a.dsteps = output_span(backward_name, "dsteps", dsteps);
-  if (a.x.empty()) {
-    exec::validation::check_step_values(backward_name, a.steps);
-    if (a.has_offsets) {
-      exec::validation::check_offset_values(backward_name, a.offsets);
-    }
-    for (T& d : a.dsteps) d = T(0);
-    for (T& d : a.doffsets) d = T(0);
-    return;
-  }
-  const quantizer<T, S> mapped = with_axis_layout(backward_name, q, axis, x);
-  if (a.has_offsets) {
-    fake_quantize_backward(policy, mapped, a.x, a.steps, a.dy, a.dx, a.dsteps, a.offsets, a.doffsets, grad_scale);
-  } else {
-    fake_quantize_backward(policy, mapped, a.x, a.steps, a.dy, a.dx, a.dsteps, grad_scale);
-  }
+  check_same_shape(function, "dy", x, dy);
+  check_same_shape(function, "dx", x, dx);
+  check_step_count(function, "steps", axis, x, static_cast<std::size_t>(steps.size()));
+  check_step_count(function, "dsteps", axis, x, static_cast<std::size_t>(dsteps.size()));
 }
+
+/// The spans of a backward call (each checked contiguous, in this order), for
+/// the span front-end.
+template <real_scalar T>
+struct gradient_spans {
+  std::span<const T> x, steps, dy;
+  std::span<T> dx, dsteps;
+
+  template <class X, class Steps, class DY, class DX, class DSteps>
+  gradient_spans(const char* function, X const& x_in, Steps const& steps_in, DY const& dy_in, DX&& dx_in,
+                 DSteps&& dsteps_in)
+      : x(input_span(function, "x", x_in)),
+        steps(input_span(function, "steps", steps_in)),
+        dy(input_span(function, "dy", dy_in)),
+        dx(output_span(function, "dx", dx_in)),
+        dsteps(output_span(function, "dsteps", dsteps_in)) {}
+};
 
 }  // namespace eigen_detail
 
@@ -267,13 +245,14 @@ template <exec::execution_policy Policy, real_scalar T, class S, eigen::dense_of
 void fake_quantize(Policy const& policy, quantizer<T, S> const& q, eigen::steps_per axis, X const& x,
                    Steps const& steps, Y&& y) {
   using namespace eigen_detail;
+  const char* function = exec::forward_function;
   require_same_order<X, Y>();
-  check_same_shape(forward_name, "y", x, y);
-  check_step_count(forward_name, "steps", axis, x, static_cast<std::size_t>(steps.size()));
-  run_matrix_forward(policy, q, axis, x,
-                     exec::forward_arguments<T>{input_span(forward_name, "x", x),
-                                                input_span(forward_name, "steps", steps), {},
-                                                output_span(forward_name, "y", y), false});
+  check_same_shape(function, "y", x, y);
+  check_step_count(function, "steps", axis, x, static_cast<std::size_t>(steps.size()));
+  const auto x_span = input_span(function, "x", x);
+  const auto steps_span = input_span(function, "steps", steps);
+  const auto y_span = output_span(function, "y", y);
+  fake_quantize(policy, with_axis_layout(function, q, axis, x, steps_span.size()), x_span, steps_span, y_span);
 }
 
 /// Forward with one learnable offset per step (LSQ+): y = s * clamp(round((x - b)/s)) + b.
@@ -282,15 +261,17 @@ template <exec::execution_policy Policy, real_scalar T, class S, eigen::dense_of
 void fake_quantize(Policy const& policy, quantizer<T, S> const& q, eigen::steps_per axis, X const& x,
                    Steps const& steps, Y&& y, Offsets const& offsets) {
   using namespace eigen_detail;
+  const char* function = exec::forward_function;
   require_same_order<X, Y>();
-  check_same_shape(forward_name, "y", x, y);
-  check_step_count(forward_name, "steps", axis, x, static_cast<std::size_t>(steps.size()));
-  check_step_count(forward_name, "offsets", axis, x, static_cast<std::size_t>(offsets.size()));
-  run_matrix_forward(policy, q, axis, x,
-                     exec::forward_arguments<T>{input_span(forward_name, "x", x),
-                                                input_span(forward_name, "steps", steps),
-                                                input_span(forward_name, "offsets", offsets),
-                                                output_span(forward_name, "y", y), true});
+  check_same_shape(function, "y", x, y);
+  check_step_count(function, "steps", axis, x, static_cast<std::size_t>(steps.size()));
+  check_step_count(function, "offsets", axis, x, static_cast<std::size_t>(offsets.size()));
+  const auto x_span = input_span(function, "x", x);
+  const auto steps_span = input_span(function, "steps", steps);
+  const auto offsets_span = input_span(function, "offsets", offsets);
+  const auto y_span = output_span(function, "y", y);
+  fake_quantize(policy, with_axis_layout(function, q, axis, x, steps_span.size()), x_span, steps_span, y_span,
+                offsets_span);
 }
 
 /// Backward pass of an Eigen matrix whose steps follow `axis` (formulas as the
@@ -304,8 +285,12 @@ template <exec::execution_policy Policy, real_scalar T, class S, eigen::dense_of
 void fake_quantize_backward(Policy const& policy, quantizer<T, S> const& q, eigen::steps_per axis, X const& x,
                             Steps const& steps, DY const& dy, DX&& dx, DSteps&& dsteps,
                             std::optional<double> grad_scale = std::nullopt) {
-  eigen_detail::run_matrix_backward(policy, q, axis, x, steps, dy, dx, dsteps, exec::backward_arguments<T>{},
-                                    grad_scale);
+  using namespace eigen_detail;
+  const char* function = exec::backward_function;
+  check_matrix_backward(function, axis, x, steps, dy, dx, dsteps);
+  const gradient_spans<T> m(function, x, steps, dy, dx, dsteps);
+  fake_quantize_backward(policy, with_axis_layout(function, q, axis, x, m.steps.size()), m.x, m.steps, m.dy, m.dx,
+                         m.dsteps, grad_scale);
 }
 
 /// Backward with offsets: additionally doffsets[k] = grad_scale * sum over step k of (dy - dx).
@@ -316,13 +301,15 @@ void fake_quantize_backward(Policy const& policy, quantizer<T, S> const& q, eige
                             Steps const& steps, DY const& dy, DX&& dx, DSteps&& dsteps, Offsets const& offsets,
                             DOffsets&& doffsets, std::optional<double> grad_scale = std::nullopt) {
   using namespace eigen_detail;
-  check_step_count(backward_name, "offsets", axis, x, static_cast<std::size_t>(offsets.size()));
-  check_step_count(backward_name, "doffsets", axis, x, static_cast<std::size_t>(doffsets.size()));
-  exec::backward_arguments<T> a;
-  a.offsets = input_span(backward_name, "offsets", offsets);
-  a.doffsets = output_span(backward_name, "doffsets", doffsets);
-  a.has_offsets = true;
-  run_matrix_backward(policy, q, axis, x, steps, dy, dx, dsteps, a, grad_scale);
+  const char* function = exec::backward_function;
+  check_step_count(function, "offsets", axis, x, static_cast<std::size_t>(offsets.size()));
+  check_step_count(function, "doffsets", axis, x, static_cast<std::size_t>(doffsets.size()));
+  const auto offsets_span = input_span(function, "offsets", offsets);
+  const auto doffsets_span = output_span(function, "doffsets", doffsets);
+  check_matrix_backward(function, axis, x, steps, dy, dx, dsteps);
+  const gradient_spans<T> m(function, x, steps, dy, dx, dsteps);
+  fake_quantize_backward(policy, with_axis_layout(function, q, axis, x, m.steps.size()), m.x, m.steps, m.dy, m.dx,
+                         m.dsteps, offsets_span, doffsets_span, grad_scale);
 }
 
 /// Forward fake quantization of an Eigen vector: exactly the span front-end on
@@ -334,8 +321,11 @@ template <exec::execution_policy Policy, real_scalar T, class S, eigen::dense_of
   requires eigen::vector_type<X> && eigen::vector_type<Y>
 void fake_quantize(Policy const& policy, quantizer<T, S> const& q, X const& x, Steps const& steps, Y&& y) {
   using namespace eigen_detail;
-  fake_quantize(policy, q, input_span(forward_name, "x", x), input_span(forward_name, "steps", steps),
-                output_span(forward_name, "y", y));
+  const char* function = exec::forward_function;
+  const auto x_span = input_span(function, "x", x);
+  const auto steps_span = input_span(function, "steps", steps);
+  const auto y_span = output_span(function, "y", y);
+  fake_quantize(policy, q, x_span, steps_span, y_span);
 }
 
 /// Vector forward with offsets (LSQ+).
@@ -345,9 +335,12 @@ template <exec::execution_policy Policy, real_scalar T, class S, eigen::dense_of
 void fake_quantize(Policy const& policy, quantizer<T, S> const& q, X const& x, Steps const& steps, Y&& y,
                    Offsets const& offsets) {
   using namespace eigen_detail;
-  fake_quantize(policy, q, input_span(forward_name, "x", x), input_span(forward_name, "steps", steps),
-                output_span(forward_name, "y", y),
-                input_span(forward_name, "offsets", offsets));
+  const char* function = exec::forward_function;
+  const auto x_span = input_span(function, "x", x);
+  const auto steps_span = input_span(function, "steps", steps);
+  const auto y_span = output_span(function, "y", y);
+  const auto offsets_span = input_span(function, "offsets", offsets);
+  fake_quantize(policy, q, x_span, steps_span, y_span, offsets_span);
 }
 
 /// Vector backward pass: the span front-end on the vectors' elements in order.
@@ -357,10 +350,8 @@ template <exec::execution_policy Policy, real_scalar T, class S, eigen::dense_of
 void fake_quantize_backward(Policy const& policy, quantizer<T, S> const& q, X const& x, Steps const& steps,
                             DY const& dy, DX&& dx, DSteps&& dsteps, std::optional<double> grad_scale = std::nullopt) {
   using namespace eigen_detail;
-  fake_quantize_backward(policy, q, input_span(backward_name, "x", x), input_span(backward_name, "steps", steps),
-                         input_span(backward_name, "dy", dy),
-                         output_span(backward_name, "dx", dx),
-                         output_span(backward_name, "dsteps", dsteps), grad_scale);
+  const gradient_spans<T> m(exec::backward_function, x, steps, dy, dx, dsteps);
+  fake_quantize_backward(policy, q, m.x, m.steps, m.dy, m.dx, m.dsteps, grad_scale);
 }
 
 /// Vector backward pass with offsets (LSQ+).
@@ -372,12 +363,11 @@ void fake_quantize_backward(Policy const& policy, quantizer<T, S> const& q, X co
                             DY const& dy, DX&& dx, DSteps&& dsteps, Offsets const& offsets, DOffsets&& doffsets,
                             std::optional<double> grad_scale = std::nullopt) {
   using namespace eigen_detail;
-  fake_quantize_backward(policy, q, input_span(backward_name, "x", x), input_span(backward_name, "steps", steps),
-                         input_span(backward_name, "dy", dy),
-                         output_span(backward_name, "dx", dx),
-                         output_span(backward_name, "dsteps", dsteps),
-                         input_span(backward_name, "offsets", offsets),
-                         output_span(backward_name, "doffsets", doffsets), grad_scale);
+  const char* function = exec::backward_function;
+  const gradient_spans<T> m(function, x, steps, dy, dx, dsteps);
+  const auto offsets_span = input_span(function, "offsets", offsets);
+  const auto doffsets_span = output_span(function, "doffsets", doffsets);
+  fake_quantize_backward(policy, q, m.x, m.steps, m.dy, m.dx, m.dsteps, offsets_span, doffsets_span, grad_scale);
 }
 
 }  // namespace stableqat

@@ -1,13 +1,18 @@
 // stableqat/ops.hpp: the front-end, fake_quantize and fake_quantize_backward.
 //
-// Validate every argument, then hand the buffers to the policy's backend.
-// Nothing is written to an output before all checks have passed.
+// The one place that validates arguments, handles an empty x, picks the
+// default grad_scale and zeroes the step gradients of an empty x, for every
+// policy. A backend (backend<P>, exec/policy.hpp) only computes; one whose
+// buffers live on a device lends the front-end the hooks to reach them
+// (memory-kind check, host copy of the steps, zero fill). Nothing is written
+// to an output before all checks have passed.
 #pragma once
 
 #include <cstddef>
 #include <optional>
-#include <string>
+#include <ranges>
 #include <span>
+#include <string>
 #include <type_traits>
 
 #include "core/errors.hpp"
@@ -15,7 +20,9 @@
 #include "exec/arguments.hpp"
 #include "exec/policy.hpp"
 #include "exec/seq.hpp"
+#include "exec/storage.hpp"
 #include "quantizer.hpp"
+#include "surrogates/concepts.hpp"
 
 namespace stableqat {
 
@@ -25,9 +32,14 @@ template <class T>
 using input = std::type_identity_t<std::span<const T>>;
 template <class T>
 using output = std::type_identity_t<std::span<T>>;
+/// Input tensor of elements E (E is taken from the output, not deduced here).
+template <class E>
+using elements = std::span<const std::type_identity_t<E>>;
 
-inline constexpr const char* forward_name = "stableqat::fake_quantize";
-inline constexpr const char* backward_name = "stableqat::fake_quantize_backward";
+/// The output tensor (y, dx) of a call on Policy with a quantizer of type T:
+/// a writable contiguous range of a storage type that backend computes in T.
+template <class R, class Policy, class T>
+concept output_for = exec::element_output<R> && exec::stores<Policy, std::ranges::range_value_t<R>, T>;
 
 /// True when the policy's backend runs every surrogate hook (own rounding,
 /// learnable parameters); a backend opts in with
@@ -42,12 +54,12 @@ constexpr bool backend_supports_estimator_surrogates() {
 }
 
 /// Compile-time: a surrogate with its own rounding or learnable parameters
-/// (dsq_surrogate) needs a backend that opted in (today exec::seq).
+/// (dsq_surrogate) needs a backend that opted in.
 template <class Policy, class S>
 constexpr void check_backend_runs_surrogate() {
   static_assert(!surrogate_needs_estimator_backend<S> || backend_supports_estimator_surrogates<Policy>(),
-                "this surrogate (own rounding rule or learnable parameters, e.g. dsq_surrogate) is not yet "
-                "supported on this backend: use exec::seq");
+                "this surrogate (own rounding rule or learnable parameters, e.g. dsq_surrogate) is not "
+                "supported on this backend");
 }
 
 /// Run time: surrogates defined on the integer grid (own rounding or band,
@@ -67,34 +79,43 @@ void check_grid_fits_surrogate(const char* function, grid const& g) {
 }
 
 /// dparameters: one gradient per learnable parameter, a buffer of its own.
-template <class S, real_scalar T>
-void check_parameter_gradients(exec::backward_arguments<T> const& a, std::span<T> dparameters) {
+template <class S, real_scalar T, class E>
+void check_parameter_gradients(const char* function, exec::backward_arguments<T, E> const& a,
+                               std::span<T> dparameters) {
   constexpr std::size_t count = surrogate_parameter_count<S>;
   if (dparameters.size() != count) {
-    detail::throw_invalid_argument(backward_name, "dparameters.size()", dparameters.size(),
+    detail::throw_invalid_argument(function, "dparameters.size()", dparameters.size(),
                                    "differs from the surrogate's parameter count " + std::to_string(count));
   }
-  using exec::validation::check_disjoint;
-  check_disjoint(backward_name, "dparameters", dparameters, "x", a.x);
-  check_disjoint(backward_name, "dparameters", dparameters, "steps", a.steps);
-  check_disjoint(backward_name, "dparameters", dparameters, "dy", a.dy);
-  check_disjoint(backward_name, "dparameters", dparameters, "dx", a.dx);
-  check_disjoint(backward_name, "dparameters", dparameters, "dsteps", a.dsteps);
+  exec::validation::check_disjoint(function, {"dparameters", dparameters},
+                                   {{"x", a.x}, {"steps", a.steps}, {"dy", a.dy}, {"dx", a.dx}, {"dsteps", a.dsteps}});
   if (a.has_offsets) {
-    check_disjoint(backward_name, "dparameters", dparameters, "offsets", a.offsets);
-    check_disjoint(backward_name, "dparameters", dparameters, "doffsets", a.doffsets);
+    exec::validation::check_disjoint(function, {"dparameters", dparameters},
+                                     {{"offsets", a.offsets}, {"doffsets", a.doffsets}});
   }
 }
 
-template <class Policy, real_scalar T, class S>
-void run_forward(Policy const& policy, quantizer<T, S> const& q, exec::forward_arguments<T> const& a) {
-  check_backend_runs_surrogate<Policy, S>();
-  check_grid_fits_surrogate<S>(forward_name, q.grid());
-  exec::validation::check_forward_shapes(forward_name, q.layout(), a);
-  exec::validation::check_step_values(forward_name, a.steps);
+/// Step and offset values must be positive and finite / finite; read where the
+/// policy's backend lets the host read them.
+template <class Policy, class Arguments>
+void check_values(Policy const& policy, const char* function, Arguments const& a) {
+  using T = typename decltype(a.steps)::value_type;
+  const auto host = exec::hooks::read_on_host(policy, function, a.steps,
+                                              a.has_offsets ? a.offsets : std::span<const T>{});
+  exec::validation::check_step_values(function, host.steps());
   if (a.has_offsets) {
-    exec::validation::check_offset_values(forward_name, a.offsets);
+    exec::validation::check_offset_values(function, host.offsets());
   }
+}
+
+template <class Policy, real_scalar T, class E, class S>
+void run_forward(Policy const& policy, quantizer<T, S> const& q, exec::forward_arguments<T, E> const& a) {
+  const char* function = exec::forward_function;
+  check_backend_runs_surrogate<Policy, S>();
+  check_grid_fits_surrogate<S>(function, q.grid());
+  exec::validation::check_forward_shapes(function, q.layout(), a);
+  exec::hooks::check_memory(policy, function, a);
+  check_values(policy, function, a);
   if (!a.x.empty()) {
     exec::backend<Policy>::forward(policy, q, a);
   }
@@ -102,27 +123,33 @@ void run_forward(Policy const& policy, quantizer<T, S> const& q, exec::forward_a
 
 /// `WithParameters`: the caller passed `dparameters` (required exactly for
 /// learnable surrogates, so a parameter gradient is never dropped silently).
-template <bool WithParameters = false, class Policy, real_scalar T, class S>
-void run_backward(Policy const& policy, quantizer<T, S> const& q, exec::backward_arguments<T> a,
+template <bool WithParameters = false, class Policy, real_scalar T, class E, class S>
+void run_backward(Policy const& policy, quantizer<T, S> const& q, exec::backward_arguments<T, E> a,
                   std::optional<double> grad_scale, std::span<T> dparameters = {}) {
   static_assert(WithParameters == learnable_surrogate<S>,
                 "a learnable surrogate (e.g. dsq_surrogate) needs the fake_quantize_backward overload with "
                 "`dparameters`; other surrogates have no parameters to pass");
+  const char* function = exec::backward_function;
   check_backend_runs_surrogate<Policy, S>();
-  check_grid_fits_surrogate<S>(backward_name, q.grid());
+  check_grid_fits_surrogate<S>(function, q.grid());
   a.grad_scale = grad_scale ? *grad_scale : 1.0;
-  exec::validation::check_backward_shapes(backward_name, q.layout(), a);
+  exec::validation::check_backward_shapes(function, q.layout(), a);
   if constexpr (WithParameters) {
-    check_parameter_gradients<S>(a, dparameters);
+    check_parameter_gradients<S>(function, a, dparameters);
   }
-  exec::validation::check_step_values(backward_name, a.steps);
-  if (a.has_offsets) {
-    exec::validation::check_offset_values(backward_name, a.offsets);
+  exec::hooks::check_memory(policy, function, a);
+  if constexpr (WithParameters) {
+    exec::hooks::check_memory(policy, function, exec::parameter_gradients<T>{dparameters});
   }
+  check_values(policy, function, a);
   if (a.x.empty()) {
-    for (T& d : a.dsteps) d = T(0);
-    for (T& d : a.doffsets) d = T(0);
-    for (T& d : dparameters) d = T(0);
+    exec::hooks::fill_zero(policy, function, "dsteps", a.dsteps);
+    if (a.has_offsets) {
+      exec::hooks::fill_zero(policy, function, "doffsets", a.doffsets);
+    }
+    if constexpr (WithParameters) {
+      exec::hooks::fill_zero(policy, function, "dparameters", dparameters);
+    }
     return;
   }
   if (!grad_scale) {
@@ -137,6 +164,14 @@ void run_backward(Policy const& policy, quantizer<T, S> const& q, exec::backward
 
 }  // namespace ops_detail
 
+// Storage: the tensors x, y (dy, dx) hold elements of type E, the element type
+// of the output y (dx): T, the quantizer's type, on every policy; exec::cuda
+// also takes __half and __nv_bfloat16 tensors with a float quantizer (computed
+// in float, each output rounded to storage once). Steps, offsets and their
+// gradients are always T. The output is a std::span<E> or any writable
+// contiguous range of E (exec::element_output); the inputs are anything that
+// converts to std::span<const E> / std::span<const T>.
+
 /// Forward fake quantization, y[i] = s * clamp(round_half_even(x[i] * (1/s)), qmin, qmax)
 /// with s = steps[layout.step_index(i)] (sign(v) on the binary grid).
 ///
@@ -144,18 +179,20 @@ void run_backward(Policy const& policy, quantizer<T, S> const& q, exec::backward
 /// q.layout().step_count(x.size()); every step positive and finite with a
 /// finite reciprocal. NaN gives NaN; ±Inf clamp to the grid edge. Throws
 /// std::invalid_argument naming the argument, before writing anything.
-template <exec::execution_policy Policy, real_scalar T, class S>
-void fake_quantize(Policy const& policy, quantizer<T, S> const& q, ops_detail::input<T> x,
-                   ops_detail::input<T> steps, ops_detail::output<T> y) {
-  ops_detail::run_forward(policy, q, exec::forward_arguments<T>{x, steps, {}, y, false});
+template <exec::execution_policy Policy, real_scalar T, class S, ops_detail::output_for<Policy, T> Y,
+          class E = std::ranges::range_value_t<Y>>
+void fake_quantize(Policy const& policy, quantizer<T, S> const& q, ops_detail::elements<E> x,
+                   ops_detail::input<T> steps, Y&& y) {
+  ops_detail::run_forward(policy, q, exec::forward_arguments<T, E>{x, steps, {}, std::span<E>(y), false});
 }
 
 /// Forward with a learnable offset per step (LSQ+): y = s * clamp(round((x - b)/s)) + b,
 /// offsets.size() == steps.size(), offsets finite.
-template <exec::execution_policy Policy, real_scalar T, class S>
-void fake_quantize(Policy const& policy, quantizer<T, S> const& q, ops_detail::input<T> x,
-                   ops_detail::input<T> steps, ops_detail::output<T> y, ops_detail::input<T> offsets) {
-  ops_detail::run_forward(policy, q, exec::forward_arguments<T>{x, steps, offsets, y, true});
+template <exec::execution_policy Policy, real_scalar T, class S, ops_detail::output_for<Policy, T> Y,
+          class E = std::ranges::range_value_t<Y>>
+void fake_quantize(Policy const& policy, quantizer<T, S> const& q, ops_detail::elements<E> x,
+                   ops_detail::input<T> steps, Y&& y, ops_detail::input<T> offsets) {
+  ops_detail::run_forward(policy, q, exec::forward_arguments<T, E>{x, steps, offsets, std::span<E>(y), true});
 }
 
 /// Backward pass for upstream gradient dy (see docs/math.md):
@@ -163,53 +200,63 @@ void fake_quantize(Policy const& policy, quantizer<T, S> const& q, ops_detail::i
 ///   dsteps[k] = grad_scale * sum over step k of dy * (inside ? level - v : level)
 /// grad_scale defaults to lsq_grad_scale(x.size(), q.grid()). dx may alias x or
 /// dy; dsteps must not overlap any other buffer. Empty x sets dsteps to 0.
-template <exec::execution_policy Policy, real_scalar T, class S>
-void fake_quantize_backward(Policy const& policy, quantizer<T, S> const& q, ops_detail::input<T> x,
-                            ops_detail::input<T> steps, ops_detail::input<T> dy, ops_detail::output<T> dx,
-                            ops_detail::output<T> dsteps, std::optional<double> grad_scale = std::nullopt) {
-  ops_detail::run_backward(policy, q, exec::backward_arguments<T>{x, steps, {}, dy, dx, dsteps, {}, 1.0, false},
-                           grad_scale);
+template <exec::execution_policy Policy, real_scalar T, class S, ops_detail::output_for<Policy, T> DX,
+          class E = std::ranges::range_value_t<DX>>
+void fake_quantize_backward(Policy const& policy, quantizer<T, S> const& q,
+                            ops_detail::elements<E> x, ops_detail::input<T> steps,
+                            ops_detail::elements<E> dy, DX&& dx, ops_detail::output<T> dsteps,
+                            std::optional<double> grad_scale = std::nullopt) {
+  ops_detail::run_backward(
+      policy, q, exec::backward_arguments<T, E>{x, steps, {}, dy, std::span<E>(dx), dsteps, {}, 1.0, false},
+      grad_scale);
 }
 
 /// Backward with offsets: additionally doffsets[k] = grad_scale * sum over step k
 /// of (dy - dx), so that dx + db = dy element by element.
-template <exec::execution_policy Policy, real_scalar T, class S>
-void fake_quantize_backward(Policy const& policy, quantizer<T, S> const& q, ops_detail::input<T> x,
-                            ops_detail::input<T> steps, ops_detail::input<T> dy, ops_detail::output<T> dx,
-                            ops_detail::output<T> dsteps, ops_detail::input<T> offsets,
-                            ops_detail::output<T> doffsets, std::optional<double> grad_scale = std::nullopt) {
+template <exec::execution_policy Policy, real_scalar T, class S, ops_detail::output_for<Policy, T> DX,
+          class E = std::ranges::range_value_t<DX>>
+void fake_quantize_backward(Policy const& policy, quantizer<T, S> const& q,
+                            ops_detail::elements<E> x, ops_detail::input<T> steps,
+                            ops_detail::elements<E> dy, DX&& dx, ops_detail::output<T> dsteps,
+                            ops_detail::input<T> offsets, ops_detail::output<T> doffsets,
+                            std::optional<double> grad_scale = std::nullopt) {
   ops_detail::run_backward(
-      policy, q, exec::backward_arguments<T>{x, steps, offsets, dy, dx, dsteps, doffsets, 1.0, true}, grad_scale);
+      policy, q,
+      exec::backward_arguments<T, E>{x, steps, offsets, dy, std::span<E>(dx), dsteps, doffsets, 1.0, true},
+      grad_scale);
 }
 
 /// Backward for a surrogate with learnable parameters (learnable_surrogate<S>,
 /// e.g. dsq_surrogate): as above, and additionally
 ///   dparameters[j] = sum over every element of inside ? dy * s * dL/dp_j : 0
 /// (s = the element's step, L the surrogate's soft level; no grad_scale),
-/// summed deterministically. dparameters.size() must equal
-/// surrogate_parameter_count<S> (1 for DSQ: d alpha) and it must not overlap
-/// any other buffer. Runs on exec::seq (other backends: a compile-time error
-/// for now).
-template <exec::execution_policy Policy, real_scalar T, learnable_surrogate S>
-void fake_quantize_backward(Policy const& policy, quantizer<T, S> const& q, ops_detail::input<T> x,
-                            ops_detail::input<T> steps, ops_detail::input<T> dy, ops_detail::output<T> dx,
-                            ops_detail::output<T> dsteps, ops_detail::output<T> dparameters,
-                            std::optional<double> grad_scale = std::nullopt) {
-  ops_detail::run_backward<true>(policy, q,
-                                 exec::backward_arguments<T>{x, steps, {}, dy, dx, dsteps, {}, 1.0, false},
-                                 grad_scale, dparameters);
+/// summed in double per step, then over the steps in order, so the result
+/// does not depend on the backend's thread count. dparameters.size() must
+/// equal surrogate_parameter_count<S> (1 for DSQ: d alpha) and it must not
+/// overlap any other buffer.
+template <exec::execution_policy Policy, real_scalar T, learnable_surrogate S, ops_detail::output_for<Policy, T> DX,
+          class E = std::ranges::range_value_t<DX>>
+void fake_quantize_backward(Policy const& policy, quantizer<T, S> const& q,
+                            ops_detail::elements<E> x, ops_detail::input<T> steps,
+                            ops_detail::elements<E> dy, DX&& dx, ops_detail::output<T> dsteps,
+                            ops_detail::output<T> dparameters, std::optional<double> grad_scale = std::nullopt) {
+  ops_detail::run_backward<true>(
+      policy, q, exec::backward_arguments<T, E>{x, steps, {}, dy, std::span<E>(dx), dsteps, {}, 1.0, false},
+      grad_scale, dparameters);
 }
 
 /// Backward with offsets and learnable surrogate parameters (see the two overloads above).
-template <exec::execution_policy Policy, real_scalar T, learnable_surrogate S>
-void fake_quantize_backward(Policy const& policy, quantizer<T, S> const& q, ops_detail::input<T> x,
-                            ops_detail::input<T> steps, ops_detail::input<T> dy, ops_detail::output<T> dx,
-                            ops_detail::output<T> dsteps, ops_detail::input<T> offsets,
-                            ops_detail::output<T> doffsets, ops_detail::output<T> dparameters,
-                            std::optional<double> grad_scale = std::nullopt) {
+template <exec::execution_policy Policy, real_scalar T, learnable_surrogate S, ops_detail::output_for<Policy, T> DX,
+          class E = std::ranges::range_value_t<DX>>
+void fake_quantize_backward(Policy const& policy, quantizer<T, S> const& q,
+                            ops_detail::elements<E> x, ops_detail::input<T> steps,
+                            ops_detail::elements<E> dy, DX&& dx, ops_detail::output<T> dsteps,
+                            ops_detail::input<T> offsets, ops_detail::output<T> doffsets,
+                            ops_detail::output<T> dparameters, std::optional<double> grad_scale = std::nullopt) {
   ops_detail::run_backward<true>(
-      policy, q, exec::backward_arguments<T>{x, steps, offsets, dy, dx, dsteps, doffsets, 1.0, true}, grad_scale,
-      dparameters);
+      policy, q,
+      exec::backward_arguments<T, E>{x, steps, offsets, dy, std::span<E>(dx), dsteps, doffsets, 1.0, true},
+      grad_scale, dparameters);
 }
 
 }  // namespace stableqat

@@ -12,6 +12,7 @@
 #include "core/step_init.hpp"
 #include "exec/policy.hpp"
 #include "exec/seq.hpp"
+#include "export.hpp"
 #include "ops.hpp"
 #include "quantizer.hpp"
 #include "surrogates/concepts.hpp"

@@ -1,10 +1,16 @@
-// A downstream program: a user-chosen five-harmonic surrogate through the
-// public API. Exits non-zero unless the numbers match independent values.
+// A downstream program linking stableqat::stableqat: a user-chosen
+// five-harmonic surrogate through the public API. Exits non-zero unless the
+// numbers match independent values. That target must not bring -fopenmp
+// (exec::par lives in stableqat::parallel, see parallel.cpp).
 #include <cmath>
 #include <cstdio>
 #include <vector>
 
 #include <stableqat/stableqat.hpp>
+
+#if defined(_OPENMP)
+#error "stableqat::stableqat compiled this program with OpenMP; only stableqat::parallel may"
+#endif
 
 namespace sq = stableqat;
 

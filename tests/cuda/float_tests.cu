@@ -116,8 +116,9 @@ TEST_CASE("exec::cuda rejects bad backward shapes with the CPU front-end's messa
 TEST_CASE("exec::cuda reads no step value on the host and reports CUDA failures as cuda_error") {
   // A negative step in host memory: the CPU front-end would name steps[0];
   // exec::cuda must not read it on the host. Without a GPU its first CUDA call
-  // fails; with one, it refuses host memory. Either way it proves the call
-  // went through the CUDA front-end, not the generic one of ops.hpp.
+  // fails; with one, it refuses host memory. Either way it proves the
+  // front-end used exec::cuda's hooks (memory kind, device copy of the steps)
+  // instead of reading the steps on the host.
   const quantizer_f q{sq::signed_grid(4)};
   std::vector<float> x(8, 1.0f), y(8), steps(1, -1.0f);
   if (!have_device()) {

@@ -53,7 +53,7 @@ void check_against_seq(sq::quantizer<compute_t<E>, S> const& q, std::size_t nume
                           cd::gradient_buffers<T>{}, has_offsets, true);
     for (std::size_t i = 0; i < numel; ++i) {
       INFO("y[" << i << "], x = " << seq.x[i] << ", in place " << in_place);
-      REQUIRE(same_bits(y[i], traits::to_storage(seq.y[i])));
+      REQUIRE(reference::same_bits(y[i], traits::to_storage(seq.y[i])));
     }
   }
 
@@ -71,7 +71,7 @@ void check_against_seq(sq::quantizer<compute_t<E>, S> const& q, std::size_t nume
                          has_offsets, aligned);
     for (std::size_t i = 0; i < numel; ++i) {
       INFO("dx[" << i << "], x = " << seq.x[i] << ", dy = " << seq.dy[i]);
-      REQUIRE(same_bits(dx[i], traits::to_storage(seq.dx[i])));
+      REQUIRE(reference::same_bits(dx[i], traits::to_storage(seq.dx[i])));
     }
     check_step_gradients(dsteps, seq.dsteps, seq.step_scale, seq.grad_scale, "dsteps");
     if (has_offsets) {

@@ -19,6 +19,22 @@ namespace {
 
 using quantizer_f = sq::quantizer<float, sq::fourier_surrogate<1>>;
 
+/// The one front-end (ops.hpp) takes tensors stored as E on policy P.
+template <class P, class E>
+concept takes_storage = requires(P policy, quantizer_f q, std::span<const E> x, std::span<const float> steps,
+                                 std::span<E> y, std::span<float> dsteps) {
+  sq::fake_quantize(policy, q, x, steps, y);
+  sq::fake_quantize_backward(policy, q, x, steps, x, y, dsteps);
+};
+
+// 16-bit storage only where backend<P>::stores admits it (exec::cuda), never
+// on the host backends, whose loops are written for E == T.
+static_assert(takes_storage<sq::exec::cuda_policy, __half> && takes_storage<sq::exec::cuda_policy, __nv_bfloat16>);
+static_assert(takes_storage<sq::exec::cuda_policy, float> && takes_storage<sq::exec::sequenced_policy, float>);
+static_assert(!takes_storage<sq::exec::sequenced_policy, __half> &&
+              !takes_storage<sq::exec::sequenced_policy, __nv_bfloat16>);
+static_assert(!takes_storage<sq::exec::cuda_policy, double>);  // a float quantizer takes float (or 16-bit) tensors
+
 }  // namespace
 
 TEST_SUITE_BEGIN("frontend");

@@ -17,6 +17,8 @@
 #include <type_traits>
 #include <vector>
 
+#include "../reference.hpp"
+
 namespace stableqat::test {
 
 namespace sq = stableqat;
@@ -27,11 +29,6 @@ using compute_t = typename sq::exec::storage_traits<E>::compute_type;
 template <class E>
 compute_t<E> widen(E e) {
   return sq::exec::storage_traits<E>::to_compute(e);
-}
-
-template <class E>
-bool same_bits(E a, E b) {
-  return std::memcmp(&a, &b, sizeof(E)) == 0;
 }
 
 /// One test problem: inputs stored as E, steps/offsets as T.

@@ -26,6 +26,8 @@
 #include <string>
 #include <vector>
 
+#include "../reference.hpp"
+
 namespace stableqat::test::golden {
 
 /// One line of the data file, numbers as parsed (exact: every value is a float
@@ -115,15 +117,6 @@ std::vector<T> as(std::vector<double> const& values) {
   return std::vector<T>(values.begin(), values.end());
 }
 
-/// |a - b| in units of T's epsilon at the larger magnitude (0 when equal).
-template <class T>
-double ulp_distance(T a, T b) {
-  if (a == b) return 0;
-  const T scale = std::fmax(std::fabs(a), std::fabs(b));
-  return std::fabs(static_cast<double>(a) - static_cast<double>(b)) /
-         static_cast<double>(std::numeric_limits<T>::epsilon() * std::fmax(scale, std::numeric_limits<T>::min()));
-}
-
 /// A sum of terms to 1e-6 relative (NaN exactly where NaN is expected).
 template <class T>
 void check_close_sum(std::vector<T> const& got, std::vector<double> const& want, const char* what) {
@@ -159,7 +152,7 @@ void check_outputs(golden_case const& c, golden_outputs<T> const& got) {
     if (c.surrogate == "ste") {
       CHECK(got.dx[i] == want_dx);
     } else {
-      CHECK(ulp_distance(got.dx[i], want_dx) <= 4.0);
+      CHECK(reference::ulp_distance(got.dx[i], want_dx) <= 4.0);
     }
   }
   check_close_sum(got.dsteps, c.dsteps, "dsteps");

@@ -107,6 +107,14 @@ constexpr grid stretched_elastic_grid(int bits) {
 /// (codes -1..1), clip 0.99; see core/stretched_grid.hpp.
 constexpr grid stretched_elastic_ternary_grid() noexcept { return grid(-1, 1, false, true); }
 
+/// max(qmax, 1): the count of positive levels LSQ normalises by, in its
+/// gradient scale 1/sqrt(numel * positive_levels) and its initial step
+/// 2 mean|x| / sqrt(positive_levels). At least 1, so that unsigned 1-bit,
+/// binary and ternary grids (qmax <= 1) divide by one level.
+constexpr double positive_levels(grid const& g) noexcept {
+  return g.qmax() > 1 ? static_cast<double>(g.qmax()) : 1.0;
+}
+
 /// Level map of a uniform grid: level(v) = clamp(round(v), qmin, qmax), NaN kept.
 template <real_scalar T>
 struct uniform_levels {

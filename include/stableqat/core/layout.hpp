@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 
 #include "config.hpp"
 #include "errors.hpp"
@@ -128,4 +129,26 @@ constexpr step_layout per_column(std::size_t channels) {
   return {step_layout::kind::per_column, channels};
 }
 
+namespace detail {
+
+/// Throws std::invalid_argument unless x.size() = numel elements fit `layout`
+/// with steps.size() = steps: numel a multiple of the row length or channel
+/// count, and exactly layout.step_count(numel) steps. Every function that
+/// takes elements and their steps (fake_quantize, lsq_init_steps, ...) checks
+/// sizes here, so they all word the error alike.
+inline void check_layout(const char* function, step_layout const& layout, std::size_t numel, std::size_t steps) {
+  if (layout.type() != step_layout::kind::per_tensor && numel % layout.extent() != 0) {
+    throw_invalid_argument(function, "x.size()", numel,
+                           std::string("is not a multiple of the ") + layout.extent_name() + " " +
+                               std::to_string(layout.extent()));
+  }
+  const std::size_t expected = layout.step_count(numel);
+  if (steps != expected) {
+    throw_invalid_argument(function, "steps.size()", steps,
+                           std::string("differs from the ") + std::to_string(expected) + " step(s) " + layout.name() +
+                               " needs for x.size() = " + std::to_string(numel));
+  }
+}
+
+}  // namespace detail
 }  // namespace stableqat

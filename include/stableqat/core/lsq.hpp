@@ -19,8 +19,9 @@
 namespace stableqat {
 
 /// Marks "no offset" (b = 0). A separate type rather than a zero keeps the sign
-/// of zero exactly as PyTorch's fake_quantize gives it (y = s * (-0) = -0) and
-/// lets the compiler drop the offset arithmetic.
+/// of zero of s * round(v) (y = s * (-0) = -0, as torch.round gives it; ATen's
+/// fake_quantize_* kernels go through an integer and return +0) and lets the
+/// compiler drop the offset arithmetic.
 struct no_offset {};
 
 /// v = (x - b) * inv_step: the input in units of the step.
@@ -94,16 +95,24 @@ STABLEQAT_HD constexpr V step_level(Levels const& levels, Mask const& inside, V 
 
 }  // namespace element_detail
 
-/// Forward fake quantization of one element (or one batch of lanes):
-///   v = (x - b) * inv_step,  y = step * level(v) + b,
+/// The grid level of one element (or batch): level(v), v = (x - b) * inv_step,
 /// with level(v) = clamp(round_half_even(v), qmin, qmax) on a uniform grid,
 /// sign(v) on the binary grid and (round(w) + shift)/m, w = clamp(v) m - shift,
-/// on a stretched elastic grid. NaN gives NaN; ±Inf clamps to the grid edge.
+/// on a stretched elastic grid. NaN gives NaN; ±Inf gives the grid edge. The
+/// forward pass and the integer export (export.hpp) both take the level from
+/// here, which is what makes dequantize(codes) equal fake_quantize bit for bit.
+template <class V, class Levels, class Offset>
+STABLEQAT_HD constexpr V quantize_level_element(V x, V inv_step, Offset offset, Levels const& levels) noexcept {
+  const V v = scaled_input(x, inv_step, offset);
+  return levels.level(v, round_half_even(element_detail::grid_coordinate(levels, v)));
+}
+
+/// Forward fake quantization of one element (or one batch of lanes):
+///   y = step * level(v) + b  with level(v) from quantize_level_element.
 template <class V, class Levels, class Offset>
 STABLEQAT_HD constexpr V fake_quantize_element(V x, V step, V inv_step, Offset offset,
                                                Levels const& levels) noexcept {
-  const V v = scaled_input(x, inv_step, offset);
-  return dequantize(step, levels.level(v, round_half_even(element_detail::grid_coordinate(levels, v))), offset);
+  return dequantize(step, quantize_level_element(x, inv_step, offset, levels), offset);
 }
 
 /// Forward of one element with the surrogate's own rounding rule when it has
@@ -138,7 +147,8 @@ struct lsq_element_gradients<V, 0> {
 };
 
 /// Backward of one element, for upstream gradient dy and surrogate g = d round/dv:
-///   inside  = qmin <= v <= qmax                       (inclusive, like PyTorch)
+///   inside  = qmin <= v <= qmax                       (inclusive, on v itself as LSQ and the
+///                                                      official StableQAT code; ATen tests round(v))
 ///   dx      = inside ? g(v - round(v)) * dy : 0
 ///   dstep_i = dy * (inside ? level - v : level)       (LSQ; level = clamp(v) outside)
 ///   dofs_i  = dy * (inside ? 1 - g : 1)               (= dy - dx: dx + db = dy)
@@ -195,15 +205,14 @@ fake_quantize_backward_element(V x, V dy, V inv_step, Offset offset, Levels cons
   return out;
 }
 
-/// LSQ's gradient scale 1 / sqrt(numel * max(qmax, 1)) (Esser et al. 2019),
+/// LSQ's gradient scale 1 / sqrt(numel * positive_levels(g)) (Esser et al. 2019),
 /// with numel the element count of the whole tensor, also for per-channel
 /// steps (as the official StableQAT code does). numel must be positive.
 inline double lsq_grad_scale(std::size_t numel, grid const& g) {
   if (numel == 0) {
     detail::throw_invalid_argument("stableqat::lsq_grad_scale", "numel", numel, "must be positive");
   }
-  const double positive_levels = g.qmax() > 1 ? static_cast<double>(g.qmax()) : 1.0;
-  return 1.0 / std::sqrt(static_cast<double>(numel) * positive_levels);
+  return 1.0 / std::sqrt(static_cast<double>(numel) * positive_levels(g));
 }
 
 }  // namespace stableqat

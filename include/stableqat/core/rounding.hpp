@@ -38,19 +38,12 @@ STABLEQAT_HD constexpr T round_half_even(T v) noexcept {
 }
 
 /// Batch overload: xsimd's nearbyint rounds ties to even on every x86 level.
-// (GCC 12 falsely reports -Wuninitialized inside the AVX-512 rounding intrinsic
-// once inlined here, PR 105593; silenced for this function only.)
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
+STABLEQAT_GCC_PR105593_PUSH
 template <class V>
   requires(!real_scalar<V>)
 inline V round_half_even(V const& v) noexcept {
   return nearbyint(v);
 }
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
-#pragma GCC diagnostic pop
-#endif
+STABLEQAT_GCC_PR105593_POP
 
 }  // namespace stableqat

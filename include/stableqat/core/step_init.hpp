@@ -4,7 +4,6 @@
 #include <cmath>
 #include <cstddef>
 #include <span>
-#include <string>
 
 #include "errors.hpp"
 #include "grid.hpp"
@@ -13,8 +12,6 @@
 namespace stableqat {
 
 namespace step_init_detail {
-
-inline double positive_levels(grid const& g) { return g.qmax() > 1 ? static_cast<double>(g.qmax()) : 1.0; }
 
 // Sum and max of |x| over one group, in double; throws on a non-finite element.
 struct magnitude_stats {
@@ -70,17 +67,8 @@ void init_steps(const char* function, rule which, std::span<const T> x, grid con
   if (numel == 0) {
     detail::throw_invalid_argument(function, "x.size()", numel, "must be positive");
   }
-  if (layout.type() != step_layout::kind::per_tensor && numel % layout.extent() != 0) {
-    detail::throw_invalid_argument(function, "x.size()", numel,
-                                   std::string("is not a multiple of the ") + layout.extent_name() + " " +
-                                       std::to_string(layout.extent()));
-  }
-  const std::size_t count = layout.step_count(numel);
-  if (steps.size() != count) {
-    detail::throw_invalid_argument(function, "steps.size()", steps.size(),
-                                   std::string("differs from the ") + std::to_string(count) + " steps " +
-                                       layout.name() + " needs for " + std::to_string(numel) + " elements");
-  }
+  detail::check_layout(function, layout, numel, steps.size());
+  const std::size_t count = steps.size();
   const bool by_column = layout.step_per_column();
   const std::size_t per_step = numel / count;
   // Validate and compute everything first, write afterwards: nothing is

@@ -25,6 +25,7 @@
 
 #include "config.hpp"
 #include "math.hpp"
+#include "rounding.hpp"
 
 namespace stableqat {
 
@@ -64,6 +65,20 @@ struct stretched_elastic_levels {
   template <class V>
   STABLEQAT_HD constexpr V level(V /*v*/, V rounded) const noexcept {
     return (rounded + V(shift)) * V(inv_m);
+  }
+
+  /// The integer code n of a level q (the export, core/codes.hpp): n = q*m - shift,
+  /// rounded so that the one rounding of q = (n + shift) * inv_m cannot leave
+  /// a code a hair off its integer (ternary: inv_m = 2/3 is inexact).
+  template <class V>
+  STABLEQAT_HD constexpr V code_of_level(V level) const noexcept {
+    return round_half_even(stableqat::fma(level, V(m), V(-shift)));
+  }
+
+  /// The level of code n, the very expression the forward pass uses.
+  template <class V>
+  STABLEQAT_HD constexpr V level_of_code(V code) const noexcept {
+    return level(code, code);
   }
 
   /// The band |v| <= clip (false for NaN).

@@ -8,7 +8,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
-#include <functional>
+#include <initializer_list>
 #include <span>
 #include <string>
 #include <type_traits>
@@ -18,12 +18,18 @@
 #include "../core/layout.hpp"
 #include "../core/lsq.hpp"
 #include "../core/math.hpp"
+#include "storage.hpp"
 
 namespace stableqat::exec {
 
+/// The front-end functions whose arguments these are: every error message,
+/// the front-end's and a backend's (exec::cuda's cuda_error), names one of them.
+inline constexpr const char* forward_function = "stableqat::fake_quantize";
+inline constexpr const char* backward_function = "stableqat::fake_quantize_backward";
+
 /// Forward pass buffers: y = fake_quantize(x). `offsets` is used only when
-/// has_offsets. Elements (x, y) are stored as E: T itself, except on the CUDA
-/// backend, which also takes 16-bit floats computed in T = float.
+/// has_offsets. Elements (x, y) are stored as E (storage.hpp): T itself, or a
+/// narrower type the backend admits (exec::cuda: 16-bit floats, T = float).
 template <real_scalar T, class E = T>
 struct forward_arguments {
   std::span<const E> x;
@@ -49,13 +55,23 @@ struct backward_arguments {
   bool has_offsets = false;
 };
 
-/// The offset of step k as the element formulas take it: a value, or no_offset.
+/// The gradients of a surrogate's learnable parameters (one per parameter,
+/// e.g. DSQ's d alpha), as the memory hook (exec/policy.hpp) sees them.
 template <real_scalar T>
-constexpr T offset_of(std::span<const T> offsets, std::size_t k, std::true_type) noexcept {
+struct parameter_gradients {
+  std::span<T> dparameters;
+};
+
+/// The offset of step k as the element formulas take it: offsets[k], or
+/// no_offset when the call has none (std::false_type, usually
+/// std::bool_constant<WithOffsets>). `offsets` is a span or, in device code,
+/// a pointer: every backend takes its offsets here.
+template <class Offsets>
+STABLEQAT_HD constexpr auto offset_of(Offsets const& offsets, std::size_t k, std::true_type) noexcept {
   return offsets[k];
 }
-template <real_scalar T>
-constexpr no_offset offset_of(std::span<const T>, std::size_t, std::false_type) noexcept {
+template <class Offsets>
+STABLEQAT_HD constexpr no_offset offset_of(Offsets const&, std::size_t, std::false_type) noexcept {
   return {};
 }
 
@@ -73,47 +89,57 @@ void visit_kernel(grid const& g, bool has_offsets, F&& f) {
   });
 }
 
+/// One buffer of a call as the checks see it: its argument name, its bytes
+/// and its element count (messages report sizes in elements).
+struct named_buffer {
+  const char* name;
+  std::span<const std::byte> bytes;
+  std::size_t size;
+
+  template <class U>
+  named_buffer(const char* buffer_name, std::span<U> s) noexcept
+      : name(buffer_name), bytes(std::as_bytes(s)), size(s.size()) {}
+};
+
 namespace validation {
 
-/// True when the bytes of a and b intersect (empty spans intersect nothing).
-template <class A, class B>
-bool overlap(std::span<A> a, std::span<B> b) noexcept {
-  if (a.empty() || b.empty()) {
+/// True when the bytes of a and b intersect (empty buffers intersect nothing).
+inline bool overlap(named_buffer const& a, named_buffer const& b) noexcept {
+  if (a.bytes.empty() || b.bytes.empty()) {
     return false;
   }
-  const auto a_begin = reinterpret_cast<std::uintptr_t>(a.data());
-  const auto b_begin = reinterpret_cast<std::uintptr_t>(b.data());
-  return a_begin < b_begin + b.size_bytes() && b_begin < a_begin + a.size_bytes();
+  const auto a_begin = reinterpret_cast<std::uintptr_t>(a.bytes.data());
+  const auto b_begin = reinterpret_cast<std::uintptr_t>(b.bytes.data());
+  return a_begin < b_begin + b.bytes.size() && b_begin < a_begin + a.bytes.size();
 }
 
 /// True when a and b intersect without being the very same bytes.
-template <class A, class B>
-bool partially_overlap(std::span<A> a, std::span<B> b) noexcept {
-  const bool identical = static_cast<const void*>(a.data()) == static_cast<const void*>(b.data()) &&
-                         a.size_bytes() == b.size_bytes();
+inline bool partially_overlap(named_buffer const& a, named_buffer const& b) noexcept {
+  const bool identical = a.bytes.data() == b.bytes.data() && a.bytes.size() == b.bytes.size();
   return overlap(a, b) && !identical;
 }
 
 /// An output may be the very same buffer as an input (exact aliasing, read
 /// before write) or disjoint from it; a partial overlap would read values the
 /// call already overwrote, so it is refused.
-template <class Out, class In>
-void check_alias(const char* function, const char* out_name, std::span<Out> out, const char* in_name,
-                 std::span<In> in) {
-  if (partially_overlap(out, in)) {
-    detail::throw_invalid_argument(function, std::string(out_name) + ".size()", out.size(),
-                                   std::string("partially overlaps ") + in_name +
-                                       " (outputs may alias inputs exactly or not at all)");
+inline void check_alias(const char* function, named_buffer const& out, std::initializer_list<named_buffer> inputs) {
+  for (named_buffer const& in : inputs) {
+    if (partially_overlap(out, in)) {
+      detail::throw_invalid_argument(function, std::string(out.name) + ".size()", out.size,
+                                     std::string("partially overlaps ") + in.name +
+                                         " (outputs may alias inputs exactly or not at all)");
+    }
   }
 }
 
-/// Step-sized outputs must not share memory with anything else.
-template <class Out, class In>
-void check_disjoint(const char* function, const char* out_name, std::span<Out> out, const char* in_name,
-                    std::span<In> in) {
-  if (overlap(out, in)) {
-    detail::throw_invalid_argument(function, std::string(out_name) + ".size()", out.size(),
-                                   std::string("overlaps ") + in_name + "; it must be a separate buffer");
+/// Step-sized outputs (and y, dx against the steps) must not share memory
+/// with any of `others`.
+inline void check_disjoint(const char* function, named_buffer const& out, std::initializer_list<named_buffer> others) {
+  for (named_buffer const& other : others) {
+    if (overlap(out, other)) {
+      detail::throw_invalid_argument(function, std::string(out.name) + ".size()", out.size,
+                                     std::string("overlaps ") + other.name + "; it must be a separate buffer");
+    }
   }
 }
 
@@ -124,18 +150,11 @@ inline void check_same_size(const char* function, const char* name, std::size_t 
   }
 }
 
-/// Checks numel against the layout and the step count; host-side, sizes only.
-inline void check_layout(const char* function, step_layout const& layout, std::size_t numel, std::size_t steps) {
-  if (layout.type() != step_layout::kind::per_tensor && numel % layout.extent() != 0) {
-    detail::throw_invalid_argument(function, "x.size()", numel,
-                                   std::string("is not a multiple of the ") + layout.extent_name() + " " +
-                                       std::to_string(layout.extent()));
-  }
-  const std::size_t expected = layout.step_count(numel);
-  if (steps != expected) {
-    detail::throw_invalid_argument(function, "steps.size()", steps,
-                                   std::string("differs from the ") + std::to_string(expected) + " step(s) " +
-                                       layout.name() + " needs for x.size() = " + std::to_string(numel));
+/// A step-sized buffer (dsteps, offsets, doffsets) has one entry per step.
+inline void check_step_sized(const char* function, const char* name, std::size_t size, std::size_t steps) {
+  if (size != steps) {
+    detail::throw_invalid_argument(function, std::string(name) + ".size()", size,
+                                   "differs from steps.size() = " + std::to_string(steps));
   }
 }
 
@@ -168,15 +187,14 @@ void check_offset_values(const char* function, std::span<const T> offsets) {
 template <real_scalar T, class E>
 void check_forward_shapes(const char* function, step_layout const& layout, forward_arguments<T, E> const& a) {
   check_same_size(function, "y", a.y.size(), a.x.size());
-  check_layout(function, layout, a.x.size(), a.steps.size());
-  if (a.has_offsets && a.offsets.size() != a.steps.size()) {
-    detail::throw_invalid_argument(function, "offsets.size()", a.offsets.size(),
-                                   "differs from steps.size() = " + std::to_string(a.steps.size()));
-  }
-  check_alias(function, "y", a.y, "x", a.x);
-  check_disjoint(function, "y", a.y, "steps", a.steps);
+  detail::check_layout(function, layout, a.x.size(), a.steps.size());
   if (a.has_offsets) {
-    check_disjoint(function, "y", a.y, "offsets", a.offsets);
+    check_step_sized(function, "offsets", a.offsets.size(), a.steps.size());
+  }
+  check_alias(function, {"y", a.y}, {{"x", a.x}});
+  check_disjoint(function, {"y", a.y}, {{"steps", a.steps}});
+  if (a.has_offsets) {
+    check_disjoint(function, {"y", a.y}, {{"offsets", a.offsets}});
   }
 }
 
@@ -185,40 +203,24 @@ template <real_scalar T, class E>
 void check_backward_shapes(const char* function, step_layout const& layout, backward_arguments<T, E> const& a) {
   check_same_size(function, "dy", a.dy.size(), a.x.size());
   check_same_size(function, "dx", a.dx.size(), a.x.size());
-  check_layout(function, layout, a.x.size(), a.steps.size());
-  if (a.dsteps.size() != a.steps.size()) {
-    detail::throw_invalid_argument(function, "dsteps.size()", a.dsteps.size(),
-                                   "differs from steps.size() = " + std::to_string(a.steps.size()));
-  }
+  detail::check_layout(function, layout, a.x.size(), a.steps.size());
+  check_step_sized(function, "dsteps", a.dsteps.size(), a.steps.size());
   if (a.has_offsets) {
-    if (a.offsets.size() != a.steps.size()) {
-      detail::throw_invalid_argument(function, "offsets.size()", a.offsets.size(),
-                                     "differs from steps.size() = " + std::to_string(a.steps.size()));
-    }
-    if (a.doffsets.size() != a.steps.size()) {
-      detail::throw_invalid_argument(function, "doffsets.size()", a.doffsets.size(),
-                                     "differs from steps.size() = " + std::to_string(a.steps.size()));
-    }
+    check_step_sized(function, "offsets", a.offsets.size(), a.steps.size());
+    check_step_sized(function, "doffsets", a.doffsets.size(), a.steps.size());
   }
   if (!std::isfinite(a.grad_scale)) {
     detail::throw_invalid_argument(function, "grad_scale", a.grad_scale, "is not finite");
   }
-  check_alias(function, "dx", a.dx, "x", a.x);
-  check_alias(function, "dx", a.dx, "dy", a.dy);
-  check_disjoint(function, "dx", a.dx, "steps", a.steps);
-  check_disjoint(function, "dsteps", a.dsteps, "x", a.x);
-  check_disjoint(function, "dsteps", a.dsteps, "dy", a.dy);
-  check_disjoint(function, "dsteps", a.dsteps, "dx", a.dx);
-  check_disjoint(function, "dsteps", a.dsteps, "steps", a.steps);
+  check_alias(function, {"dx", a.dx}, {{"x", a.x}, {"dy", a.dy}});
+  check_disjoint(function, {"dx", a.dx}, {{"steps", a.steps}});
+  check_disjoint(function, {"dsteps", a.dsteps}, {{"x", a.x}, {"dy", a.dy}, {"dx", a.dx}, {"steps", a.steps}});
   if (a.has_offsets) {
-    check_disjoint(function, "dx", a.dx, "offsets", a.offsets);
-    check_disjoint(function, "doffsets", a.doffsets, "x", a.x);
-    check_disjoint(function, "doffsets", a.doffsets, "dy", a.dy);
-    check_disjoint(function, "doffsets", a.doffsets, "dx", a.dx);
-    check_disjoint(function, "doffsets", a.doffsets, "steps", a.steps);
-    check_disjoint(function, "doffsets", a.doffsets, "offsets", a.offsets);
-    check_disjoint(function, "doffsets", a.doffsets, "dsteps", a.dsteps);
-    check_disjoint(function, "dsteps", a.dsteps, "offsets", a.offsets);
+    check_disjoint(function, {"dx", a.dx}, {{"offsets", a.offsets}});
+    check_disjoint(function, {"doffsets", a.doffsets},
+                   {{"x", a.x}, {"dy", a.dy}, {"dx", a.dx}, {"steps", a.steps}, {"offsets", a.offsets},
+                    {"dsteps", a.dsteps}});
+    check_disjoint(function, {"dsteps", a.dsteps}, {{"offsets", a.offsets}});
   }
 }
 

@@ -11,6 +11,11 @@
 // Storage types: float and double tensors compute in their own type; __half
 // and __nv_bfloat16 tensors (x, y, dy, dx) compute in float with float steps,
 // offsets and step gradients, and every output is rounded to storage once.
+//
+// The calls go through the one front-end (ops.hpp) like every policy's; this
+// header is only the backend: the kernel launches, and the hooks the
+// front-end needs for device memory (exec/policy.hpp): memory-kind check,
+// host copy of the steps for their value checks, zero fill on the device.
 #pragma once
 
 #if !defined(__CUDACC__)
@@ -25,17 +30,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
-#include <optional>
-#include <ranges>
 #include <span>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
-#include <vector>
 
-#include "../core/errors.hpp"
-#include "../core/lsq.hpp"
-#include "../ops.hpp"
 #include "../quantizer.hpp"
 #include "arguments.hpp"
 #include "cuda/error.hpp"
@@ -141,51 +140,19 @@ void launch(const char* function, cuda_policy const& policy, quantizer<T, S> con
   });
 }
 
-}  // namespace cuda_detail
-
-/// The CUDA backend. forward/backward take validated arguments (the front-end
-/// functions below validate) with a non-empty x, and only launch: they return
-/// before the kernels finish.
-template <>
-struct backend<cuda_policy> {
-  template <class E, real_scalar T, class S>
-    requires storage_for<E, T>
-  static void forward(cuda_policy const& policy, quantizer<T, S> const& q, forward_arguments<T, E> const& a) {
-    const cuda_detail::element_buffers<E, T> b{a.x.data(), nullptr, a.y.data(), a.steps.data(),
-                                               a.has_offsets ? a.offsets.data() : nullptr};
-    cuda_detail::launch<false>(ops_detail::forward_name, policy, q, a.x.size(), b, cuda_detail::gradient_buffers<T>{},
-                               a.has_offsets);
-  }
-
-  template <class E, real_scalar T, class S>
-    requires storage_for<E, T>
-  static void backward(cuda_policy const& policy, quantizer<T, S> const& q, backward_arguments<T, E> const& a) {
-    const cuda_detail::element_buffers<E, T> b{a.x.data(), a.dy.data(), a.dx.data(), a.steps.data(),
-                                               a.has_offsets ? a.offsets.data() : nullptr};
-    cuda_detail::gradient_buffers<T> g;
-    g.dsteps = a.dsteps.data();
-    g.doffsets = a.has_offsets ? a.doffsets.data() : nullptr;
-    g.grad_scale = a.grad_scale;
-    cuda_detail::launch<true>(ops_detail::backward_name, policy, q, a.x.size(), b, g, a.has_offsets);
-  }
-};
-
-namespace cuda_detail {
-
-/// Throws std::invalid_argument when `s` is ordinary (pageable) host memory
-/// that the device cannot read; device, managed and pinned memory pass.
-template <class U>
-void check_device_accessible(const char* function, const char* name, std::span<U> s, bool pageable_accessible) {
-  if (s.empty() || pageable_accessible) {
+/// Throws std::invalid_argument when a buffer is ordinary (pageable) host
+/// memory that the device cannot read; device, managed and pinned memory pass.
+inline void check_device_accessible(const char* function, bool pageable_accessible, named_buffer const& b) {
+  if (b.bytes.empty() || pageable_accessible) {
     return;
   }
   cudaPointerAttributes attributes{};
-  check_cuda(cudaPointerGetAttributes(&attributes, s.data()), function,
-             std::string("cudaPointerGetAttributes(") + name + ")");
+  check_cuda(cudaPointerGetAttributes(&attributes, b.bytes.data()), function,
+             std::string("cudaPointerGetAttributes(") + b.name + ")");
   if (attributes.type == cudaMemoryTypeUnregistered) {
     char address[2 + 2 * sizeof(void*) + 1];
-    std::snprintf(address, sizeof address, "%p", static_cast<const void*>(s.data()));
-    throw std::invalid_argument(std::string(function) + ": " + name + ".data() = " + address +
+    std::snprintf(address, sizeof address, "%p", static_cast<const void*>(b.bytes.data()));
+    throw std::invalid_argument(std::string(function) + ": " + b.name + ".data() = " + address +
                                 " is host memory; exec::cuda needs device, managed or pinned memory");
   }
 }
@@ -200,175 +167,109 @@ inline bool pageable_memory_accessible(const char* function) {
   return value != 0;
 }
 
-/// Copies the steps (and offsets) to the host, waits for the stream and runs
-/// the CPU front-end's value checks on them.
-template <class T>
-void check_step_and_offset_values(const char* function, cudaStream_t stream, std::span<const T> steps,
-                                  std::span<const T> offsets, bool has_offsets) {
-  std::vector<T> host_steps(steps.size());
-  std::vector<T> host_offsets(has_offsets ? offsets.size() : 0);
-  if (!host_steps.empty()) {
-    check_cuda(cudaMemcpyAsync(host_steps.data(), steps.data(), steps.size_bytes(), cudaMemcpyDeviceToHost, stream),
-               function, "cudaMemcpyAsync(steps to host)");
-  }
-  if (!host_offsets.empty()) {
-    check_cuda(
-        cudaMemcpyAsync(host_offsets.data(), offsets.data(), offsets.size_bytes(), cudaMemcpyDeviceToHost, stream),
-        function, "cudaMemcpyAsync(offsets to host)");
-  }
-  check_cuda(cudaStreamSynchronize(stream), function, "cudaStreamSynchronize(validation)");
-  validation::check_step_values(function, std::span<const T>(host_steps));
-  if (has_offsets) {
-    validation::check_offset_values(function, std::span<const T>(host_offsets));
-  }
-}
-
-/// The whole forward front-end: host-side checks in the CPU front-end's order
-/// (shapes, then memory kind, then values), then the kernels.
-template <class E, real_scalar T, class S>
-void run_forward(cuda_policy const& policy, quantizer<T, S> const& q, forward_arguments<T, E> const& a) {
-  const char* function = ops_detail::forward_name;
-  ops_detail::check_backend_runs_surrogate<cuda_policy, S>();
-  validation::check_forward_shapes(function, q.layout(), a);
-  const bool pageable = pageable_memory_accessible(function);
-  check_device_accessible(function, "x", a.x, pageable);
-  check_device_accessible(function, "steps", a.steps, pageable);
-  check_device_accessible(function, "y", a.y, pageable);
-  if (a.has_offsets) {
-    check_device_accessible(function, "offsets", a.offsets, pageable);
-  }
-  check_step_and_offset_values(function, stream_of(policy), a.steps, a.offsets, a.has_offsets);
-  if (!a.x.empty()) {
-    backend<cuda_policy>::forward(policy, q, a);
-  }
-}
-
-/// The whole backward front-end (see run_forward); grad_scale defaults to
-/// lsq_grad_scale(x.size(), grid), and an empty x sets the step gradients to 0.
-template <class E, real_scalar T, class S>
-void run_backward(cuda_policy const& policy, quantizer<T, S> const& q, backward_arguments<T, E> a,
-                  std::optional<double> grad_scale) {
-  const char* function = ops_detail::backward_name;
-  ops_detail::check_backend_runs_surrogate<cuda_policy, S>();
-  a.grad_scale = grad_scale ? *grad_scale : 1.0;
-  validation::check_backward_shapes(function, q.layout(), a);
-  const bool pageable = pageable_memory_accessible(function);
-  check_device_accessible(function, "x", a.x, pageable);
-  check_device_accessible(function, "steps", a.steps, pageable);
-  check_device_accessible(function, "dy", a.dy, pageable);
-  check_device_accessible(function, "dx", a.dx, pageable);
-  check_device_accessible(function, "dsteps", a.dsteps, pageable);
-  if (a.has_offsets) {
-    check_device_accessible(function, "offsets", a.offsets, pageable);
-    check_device_accessible(function, "doffsets", a.doffsets, pageable);
-  }
-  check_step_and_offset_values(function, stream_of(policy), a.steps, a.offsets, a.has_offsets);
-  if (a.x.empty()) {
-    const cudaStream_t stream = stream_of(policy);
-    if (!a.dsteps.empty()) {
-      check_cuda(cudaMemsetAsync(a.dsteps.data(), 0, a.dsteps.size_bytes(), stream), function,
-                 "cudaMemsetAsync(dsteps)");
-    }
-    if (a.has_offsets && !a.doffsets.empty()) {
-      check_cuda(cudaMemsetAsync(a.doffsets.data(), 0, a.doffsets.size_bytes(), stream), function,
-                 "cudaMemsetAsync(doffsets)");
-    }
-    return;
-  }
-  if (!grad_scale) {
-    a.grad_scale = lsq_grad_scale(a.x.size(), q.grid());
-  }
-  backend<cuda_policy>::backward(policy, q, a);
-}
-
 }  // namespace cuda_detail
 
+/// The CUDA backend: forward/backward launch on the policy's stream and return
+/// before the kernels finish; the other members are the front-end's hooks for
+/// device memory (exec/policy.hpp).
+template <>
+struct backend<cuda_policy> {
+  /// __half and __nv_bfloat16 tensors computed in float (exec/cuda/storage.hpp).
+  template <class E, class T>
+  static constexpr bool stores = storage_for<E, T>;
+
+  template <class E, real_scalar T, class S>
+    requires storage_for<E, T>
+  static void forward(cuda_policy const& policy, quantizer<T, S> const& q, forward_arguments<T, E> const& a) {
+    const cuda_detail::element_buffers<E, T> b{a.x.data(), nullptr, a.y.data(), a.steps.data(),
+                                               a.has_offsets ? a.offsets.data() : nullptr};
+    cuda_detail::launch<false>(forward_function, policy, q, a.x.size(), b, cuda_detail::gradient_buffers<T>{},
+                               a.has_offsets);
+  }
+
+  template <class E, real_scalar T, class S>
+    requires storage_for<E, T>
+  static void backward(cuda_policy const& policy, quantizer<T, S> const& q, backward_arguments<T, E> const& a) {
+    const cuda_detail::element_buffers<E, T> b{a.x.data(), a.dy.data(), a.dx.data(), a.steps.data(),
+                                               a.has_offsets ? a.offsets.data() : nullptr};
+    cuda_detail::gradient_buffers<T> g;
+    g.dsteps = a.dsteps.data();
+    g.doffsets = a.has_offsets ? a.doffsets.data() : nullptr;
+    g.grad_scale = a.grad_scale;
+    cuda_detail::launch<true>(backward_function, policy, q, a.x.size(), b, g, a.has_offsets);
+  }
+
+  /// Refuses ordinary host memory (unless the device reads it: HMM/ATS).
+  /// (Arrays, not braced arguments: nvcc's host pass turns a braced argument
+  /// list inside these member templates into a GNU statement expression.)
+  template <real_scalar T, class E>
+  static void check_memory(cuda_policy const&, const char* function, forward_arguments<T, E> const& a) {
+    const named_buffer buffers[] = {{"x", a.x}, {"steps", a.steps}, {"y", a.y},
+                                    {"offsets", a.has_offsets ? a.offsets : std::span<const T>()}};
+    check_buffers(function, buffers);
+  }
+
+  template <real_scalar T, class E>
+  static void check_memory(cuda_policy const&, const char* function, backward_arguments<T, E> const& a) {
+    const named_buffer buffers[] = {{"x", a.x},
+                                    {"steps", a.steps},
+                                    {"dy", a.dy},
+                                    {"dx", a.dx},
+                                    {"dsteps", a.dsteps},
+                                    {"offsets", a.has_offsets ? a.offsets : std::span<const T>()},
+                                    {"doffsets", a.has_offsets ? a.doffsets : std::span<T>()}};
+    check_buffers(function, buffers);
+  }
+
+  /// Copies the steps and offsets to the host and waits for the stream (so a
+  /// call synchronises its stream once, before its kernels are queued).
+  template <real_scalar T>
+  static host_values<T> read_on_host(cuda_policy const& policy, const char* function, std::span<const T> steps,
+                                     std::span<const T> offsets) {
+    const cudaStream_t stream = cuda_detail::stream_of(policy);
+    host_values<T> host(steps.size(), offsets.size());
+    if (!steps.empty()) {
+      cuda_detail::check_cuda(cudaMemcpyAsync(host.copy().data(), steps.data(), steps.size_bytes(),
+                                              cudaMemcpyDeviceToHost, stream),
+                              function, "cudaMemcpyAsync(steps to host)");
+    }
+    if (!offsets.empty()) {
+      cuda_detail::check_cuda(cudaMemcpyAsync(host.copy().data() + steps.size(), offsets.data(), offsets.size_bytes(),
+                                              cudaMemcpyDeviceToHost, stream),
+                              function, "cudaMemcpyAsync(offsets to host)");
+    }
+    cuda_detail::check_cuda(cudaStreamSynchronize(stream), function, "cudaStreamSynchronize(validation)");
+    return host;
+  }
+
+  /// out = 0 on the device, in stream order.
+  template <real_scalar T>
+  static void fill_zero(cuda_policy const& policy, const char* function, const char* name, std::span<T> out) {
+    if (!out.empty()) {
+      cuda_detail::check_cuda(cudaMemsetAsync(out.data(), 0, out.size_bytes(), cuda_detail::stream_of(policy)),
+                              function, std::string("cudaMemsetAsync(") + name + ")");
+    }
+  }
+
+ private:
+  /// The memory-kind check of each buffer, in order.
+  static void check_buffers(const char* function, std::span<const named_buffer> buffers) {
+    const bool pageable = cuda_detail::pageable_memory_accessible(function);
+    for (named_buffer const& b : buffers) {
+      cuda_detail::check_device_accessible(function, pageable, b);
+    }
+  }
+};
+
+// The hooks are optional members found by signature (exec/policy.hpp): a
+// signature that drifted would silently fall back to the host defaults and
+// read device memory on the host. Pin them.
+static_assert(requires(cuda_policy p, forward_arguments<float> const& f, backward_arguments<float, __half> const& b,
+                       std::span<const float> in, std::span<float> out) {
+  backend<cuda_policy>::check_memory(p, "", f);
+  backend<cuda_policy>::check_memory(p, "", b);
+  { backend<cuda_policy>::read_on_host(p, "", in, in) } -> std::same_as<host_values<float>>;
+  backend<cuda_policy>::fill_zero(p, "", "", out);
+} && stores<cuda_policy, __half, float> && stores<cuda_policy, __nv_bfloat16, float>);
+
 }  // namespace stableqat::exec
-
-namespace stableqat {
-
-// Front-end overloads for exec::cuda. They take precedence over the generic
-// ones in ops.hpp (which read step values on the host) and validate with the
-// same checks and messages, reading the step values back from the device.
-
-/// fake_quantize on the GPU (see ops.hpp): x, steps, y are device memory.
-template <real_scalar T, class S>
-void fake_quantize(exec::cuda_policy const& policy, quantizer<T, S> const& q, ops_detail::input<T> x,
-                   ops_detail::input<T> steps, ops_detail::output<T> y) {
-  exec::cuda_detail::run_forward(policy, q, exec::forward_arguments<T, T>{x, steps, {}, y, false});
-}
-
-/// fake_quantize with offsets (LSQ+) on the GPU.
-template <real_scalar T, class S>
-void fake_quantize(exec::cuda_policy const& policy, quantizer<T, S> const& q, ops_detail::input<T> x,
-                   ops_detail::input<T> steps, ops_detail::output<T> y, ops_detail::input<T> offsets) {
-  exec::cuda_detail::run_forward(policy, q, exec::forward_arguments<T, T>{x, steps, offsets, y, true});
-}
-
-/// fake_quantize_backward on the GPU (see ops.hpp).
-template <real_scalar T, class S>
-void fake_quantize_backward(exec::cuda_policy const& policy, quantizer<T, S> const& q, ops_detail::input<T> x,
-                            ops_detail::input<T> steps, ops_detail::input<T> dy, ops_detail::output<T> dx,
-                            ops_detail::output<T> dsteps, std::optional<double> grad_scale = std::nullopt) {
-  exec::cuda_detail::run_backward(
-      policy, q, exec::backward_arguments<T, T>{x, steps, {}, dy, dx, dsteps, {}, 1.0, false}, grad_scale);
-}
-
-/// fake_quantize_backward with offsets on the GPU.
-template <real_scalar T, class S>
-void fake_quantize_backward(exec::cuda_policy const& policy, quantizer<T, S> const& q, ops_detail::input<T> x,
-                            ops_detail::input<T> steps, ops_detail::input<T> dy, ops_detail::output<T> dx,
-                            ops_detail::output<T> dsteps, ops_detail::input<T> offsets,
-                            ops_detail::output<T> doffsets, std::optional<double> grad_scale = std::nullopt) {
-  exec::cuda_detail::run_backward(
-      policy, q, exec::backward_arguments<T, T>{x, steps, offsets, dy, dx, dsteps, doffsets, 1.0, true},
-      grad_scale);
-}
-
-// 16-bit storage: x, y, dy, dx are __half or __nv_bfloat16 (E, the element
-// type of the output y or dx: a std::span or any writable contiguous range of
-// them); the quantizer, steps, offsets and their gradients are float; each
-// element is computed in float by the same formulas and its output rounded to
-// storage once.
-
-/// fake_quantize of __half / __nv_bfloat16 tensors (float steps).
-template <class S, exec::half_precision_output Y, class E = std::ranges::range_value_t<Y>>
-void fake_quantize(exec::cuda_policy const& policy, quantizer<float, S> const& q,
-                   std::span<const std::type_identity_t<E>> x, std::span<const float> steps, Y&& y) {
-  exec::cuda_detail::run_forward(policy, q, exec::forward_arguments<float, E>{x, steps, {}, std::span<E>(y), false});
-}
-
-/// fake_quantize of __half / __nv_bfloat16 tensors with float offsets.
-template <class S, exec::half_precision_output Y, class E = std::ranges::range_value_t<Y>>
-void fake_quantize(exec::cuda_policy const& policy, quantizer<float, S> const& q,
-                   std::span<const std::type_identity_t<E>> x, std::span<const float> steps, Y&& y,
-                   std::span<const float> offsets) {
-  exec::cuda_detail::run_forward(policy, q,
-                                 exec::forward_arguments<float, E>{x, steps, offsets, std::span<E>(y), true});
-}
-
-/// fake_quantize_backward of __half / __nv_bfloat16 tensors (float steps and step gradients).
-template <class S, exec::half_precision_output DX, class E = std::ranges::range_value_t<DX>>
-void fake_quantize_backward(exec::cuda_policy const& policy, quantizer<float, S> const& q,
-                            std::span<const std::type_identity_t<E>> x, std::span<const float> steps,
-                            std::span<const std::type_identity_t<E>> dy, DX&& dx, std::span<float> dsteps,
-                            std::optional<double> grad_scale = std::nullopt) {
-  exec::cuda_detail::run_backward(
-      policy, q, exec::backward_arguments<float, E>{x, steps, {}, dy, std::span<E>(dx), dsteps, {}, 1.0, false},
-      grad_scale);
-}
-
-/// fake_quantize_backward of __half / __nv_bfloat16 tensors with float offsets.
-template <class S, exec::half_precision_output DX, class E = std::ranges::range_value_t<DX>>
-void fake_quantize_backward(exec::cuda_policy const& policy, quantizer<float, S> const& q,
-                            std::span<const std::type_identity_t<E>> x, std::span<const float> steps,
-                            std::span<const std::type_identity_t<E>> dy, DX&& dx, std::span<float> dsteps,
-                            std::span<const float> offsets, std::span<float> doffsets,
-                            std::optional<double> grad_scale = std::nullopt) {
-  exec::cuda_detail::run_backward(
-      policy, q,
-      exec::backward_arguments<float, E>{x, steps, offsets, dy, std::span<E>(dx), dsteps, doffsets, 1.0, true},
-      grad_scale);
-}
-
-}  // namespace stableqat

@@ -9,7 +9,8 @@
 // exec::simd's. Tensors of one chunk (64 Ki elements) or a thread count of one
 // run exec::simd directly, without a parallel region or any allocation.
 //
-// Without OpenMP (no -fopenmp) exec::par is exec::simd.
+// Without OpenMP (no -fopenmp: CMake target stableqat::stableqat rather than
+// stableqat::parallel) exec::par is exec::simd.
 #pragma once
 
 #include <cstddef>
@@ -19,7 +20,9 @@
 #include "../quantizer.hpp"
 #include "arguments.hpp"
 #include "policy.hpp"
-#include "simd.hpp"
+#include "simd/dispatch.hpp"
+#include "simd/plan.hpp"
+#include "simd/runner.hpp"
 
 #if defined(_OPENMP)
 #include <omp.h>
@@ -48,16 +51,12 @@ inline int resolve_threads(parallel_policy policy) {
 struct openmp_runner {
   int threads;
 
-  template <class F>
-  void for_each(std::size_t count, F const& f) const {
-    const auto n = static_cast<std::ptrdiff_t>(count);
-#pragma omp parallel for schedule(static) num_threads(threads)
-    for (std::ptrdiff_t c = 0; c < n; ++c) {
-      f(static_cast<std::size_t>(c));
-    }
+  template <simd_detail::chunk_loop Kernel>
+  void run(Kernel const& kernel) const {
+    for_each(kernel.chunk_count(), [&](std::size_t c) { kernel.run(c); });
   }
 
-  template <class Kernel>
+  template <simd_detail::chunk_reduction Kernel>
   void reduce(Kernel& kernel) const {
     const std::size_t count = kernel.chunk_count();
     if (kernel.direct()) {
@@ -70,6 +69,17 @@ struct openmp_runner {
       kernel.consume(c, results[c]);
     }
     kernel.finish();
+  }
+
+ private:
+  /// f(c) for c < count; static schedule: one contiguous run of chunks per thread.
+  template <class F>
+  void for_each(std::size_t count, F const& f) const {
+    const auto n = static_cast<std::ptrdiff_t>(count);
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (std::ptrdiff_t c = 0; c < n; ++c) {
+      f(static_cast<std::size_t>(c));
+    }
   }
 };
 #endif

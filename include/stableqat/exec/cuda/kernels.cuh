@@ -70,12 +70,12 @@ __global__ void __launch_bounds__(block_threads, min_resident_blocks)
   // The loop bounds are the same for every lane of a warp, as the shuffles need.
   for (std::size_t warp_tile = w.warp; warp_tile < warp_tiles; warp_tile += w.warps) {
     const std::size_t tile = warp_tile * groups + group;
-    gradient_sums sums;
+    term_sums sums;
     if (tile < t.tiles) {
       sums = row_tile_lane<Backward, WithOffsets>(t, b, tile, lane, levels, surrogate);
     }
     if constexpr (Backward) {
-      gradient_sums total;
+      term_sums total;
       total.step = group_sum(sums.step, t.group_lanes);
       if constexpr (WithOffsets) {
         total.offset = group_sum(sums.offset, t.group_lanes);

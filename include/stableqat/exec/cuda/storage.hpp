@@ -16,23 +16,12 @@
 #include <ranges>
 
 #include "../../core/config.hpp"
-#include "../../core/math.hpp"
+#include "../storage.hpp"
 
 namespace stableqat::exec {
 
-/// How elements of storage type E are computed on: `compute_type` is the type
-/// the formulas run in, `to_compute(e)` widens exactly, `to_storage(c)` rounds
-/// to nearest even (overflow gives ±inf, NaN stays NaN). Specialised for
-/// float, double, __half and __nv_bfloat16.
-template <class E>
-struct storage_traits;
-
-template <real_scalar T>
-struct storage_traits<T> {
-  using compute_type = T;
-  STABLEQAT_HD static constexpr T to_compute(T value) noexcept { return value; }
-  STABLEQAT_HD static constexpr T to_storage(T value) noexcept { return value; }
-};
+// The 16-bit float storage types; storage_traits, storage_for and the
+// float/double traits are in exec/storage.hpp.
 
 template <>
 struct storage_traits<__half> {
@@ -48,24 +37,15 @@ struct storage_traits<__nv_bfloat16> {
   STABLEQAT_HD static __nv_bfloat16 to_storage(float value) noexcept { return __float2bfloat16_rn(value); }
 };
 
-/// E is a storage type whose elements are computed in T: E == T, or a 16-bit
-/// float type (__half, __nv_bfloat16) with T = float.
-template <class E, class T>
-concept storage_for = real_scalar<T> && requires { typename storage_traits<E>::compute_type; } &&
-                      std::same_as<typename storage_traits<E>::compute_type, T>;
-
 /// A 16-bit float storage type (__half, __nv_bfloat16): computed in float,
 /// with float steps, offsets and step gradients.
 template <class E>
 concept half_precision_storage = storage_for<E, float> && !std::same_as<E, float>;
 
-/// A writable contiguous range of 16-bit floats, as the output of the 16-bit
-/// front-end overloads: std::span<__half>, std::vector<__nv_bfloat16>&, ...
+/// A writable contiguous range of 16-bit floats (an element_output):
+/// std::span<__half>, std::vector<__nv_bfloat16>&, ...
 template <class R>
-concept half_precision_output =
-    std::ranges::contiguous_range<R> && std::ranges::sized_range<R> &&
-    half_precision_storage<std::ranges::range_value_t<R>> &&
-    std::same_as<std::ranges::range_reference_t<R>, std::ranges::range_value_t<R>&>;
+concept half_precision_output = element_output<R> && half_precision_storage<std::ranges::range_value_t<R>>;
 
 /// Elements per 16-byte vector access: 4 float, 2 double, 8 half / bfloat16.
 /// The kernels hand each lane chunks of this many consecutive elements.

@@ -16,6 +16,8 @@
 
 #include "../../core/config.hpp"
 #include "../../core/lsq.hpp"
+#include "../arguments.hpp"
+#include "../term_sums.hpp"
 #include "storage.hpp"
 #include "tiling.hpp"
 
@@ -103,24 +105,6 @@ STABLEQAT_CUDA_UNROLL
   }
 }
 
-/// The offset of step k as the element formulas take it: offsets[k] or no_offset.
-template <bool WithOffsets, class T>
-STABLEQAT_HD constexpr auto offset_at(const T* offsets, std::size_t k) noexcept {
-  if constexpr (WithOffsets) {
-    return offsets[k];
-  } else {
-    (void)offsets;
-    (void)k;
-    return no_offset{};
-  }
-}
-
-/// Step and offset sums of one lane, or of a whole tile.
-struct gradient_sums {
-  double step = 0.0;
-  double offset = 0.0;
-};
-
 /// One chunk of a lane: where it is and its inputs once loaded.
 template <bool Backward, class E>
 struct chunk {
@@ -147,7 +131,7 @@ STABLEQAT_HD inline void load_inputs(element_buffers<E, T> const& b, chunk<Backw
 template <bool Backward, bool WithOffsets, class E, class T, class Offset, class Levels, class Surrogate>
 STABLEQAT_HD inline void finish_chunk(element_buffers<E, T> const& b, chunk<Backward, E> const& c, T const* step,
                                       T const* inv_step, Offset const* offset, Levels const& levels,
-                                      Surrogate const& surrogate, gradient_sums* sums, bool one_step) noexcept {
+                                      Surrogate const& surrogate, term_sums* sums, bool one_step) noexcept {
   using traits = storage_traits<E>;
   constexpr std::size_t N = chunk<Backward, E>::N;
   E out[N];
@@ -210,15 +194,15 @@ STABLEQAT_CUDA_UNROLL
 /// first + lane * chunk, then every group_lanes * chunk elements, and returns
 /// its sums (zero for the forward pass).
 template <bool Backward, bool WithOffsets, class E, class T, class Levels, class Surrogate>
-STABLEQAT_HD inline gradient_sums row_tile_lane(row_tiling const& t, element_buffers<E, T> const& b,
+STABLEQAT_HD inline term_sums row_tile_lane(row_tiling const& t, element_buffers<E, T> const& b,
                                                 std::size_t tile, unsigned lane, Levels const& levels,
                                                 Surrogate const& surrogate) noexcept {
   const row_tile_span span = row_tile(t, tile);
   const T step = b.steps[span.row];
   const T inv_step = T(1) / step;
-  const auto offset = offset_at<WithOffsets>(b.offsets, span.row);
+  const auto offset = offset_of(b.offsets, span.row, std::bool_constant<WithOffsets>{});
   const std::size_t row_start = span.row * t.row_length;
-  gradient_sums sums;
+  term_sums sums;
   for_each_chunk_pair<Backward>(
       b, span.first + lane * t.chunk, span.last, t.group_lanes * t.chunk, t.vector_access,
       [&](std::size_t j) { return row_start + j; }, [&](std::size_t j) { return min_size(t.chunk, span.last - j); },
@@ -231,7 +215,7 @@ STABLEQAT_HD inline gradient_sums row_tile_lane(row_tiling const& t, element_buf
 /// Per-column sums of one lane of a column tile (one entry per column of its chunk).
 template <class E>
 struct column_sums {
-  gradient_sums column[chunk_elements<E>];
+  term_sums column[chunk_elements<E>];
 };
 
 /// Lane (row_lane, column_lane) of column tile `tile`: its chunk of columns
@@ -248,14 +232,14 @@ STABLEQAT_HD inline column_sums<E> column_tile_lane(column_tiling const& t, elem
     return sums;
   }
   const std::size_t n = min_size(N, t.columns - span.column);
-  using Offset = decltype(offset_at<WithOffsets>(b.offsets, 0));
+  using Offset = decltype(offset_of(b.offsets, 0, std::bool_constant<WithOffsets>{}));
   T step[N] = {};
   T inv_step[N] = {};
   Offset offset[N] = {};
   for (std::size_t e = 0; e < n; ++e) {
     step[e] = b.steps[span.column + e];
     inv_step[e] = T(1) / step[e];
-    offset[e] = offset_at<WithOffsets>(b.offsets, span.column + e);
+    offset[e] = offset_of(b.offsets, span.column + e, std::bool_constant<WithOffsets>{});
   }
   for_each_chunk_pair<Backward>(
       b, span.first_row + row_lane, span.last_row, t.row_lanes, t.vector_access,
@@ -270,7 +254,7 @@ STABLEQAT_HD inline column_sums<E> column_tile_lane(column_tiling const& t, elem
 /// dsteps[row] when the tile is the whole row, else into the partial sums.
 template <bool WithOffsets, class T>
 STABLEQAT_HD inline void store_row_tile_sums(row_tiling const& t, gradient_buffers<T> const& g, std::size_t tile,
-                                             gradient_sums total) noexcept {
+                                             term_sums total) noexcept {
   if (t.tiles_per_row == 1) {
     g.dsteps[tile] = static_cast<T>(g.grad_scale * total.step);
     if constexpr (WithOffsets) {

@@ -5,9 +5,14 @@
 // Each chunk's step-gradient partial sums are formed inside the chunk and the
 // partials are combined in chunk order, so dsteps has the same bits for simd
 // and for par with any number of threads.
+//
+// The kernels that run over a plan (row_kernels.hpp, column_kernels.hpp) and
+// the runners that run them (runner.hpp, par.hpp) meet through the two
+// concepts at the end of this header: chunk_loop and chunk_reduction.
 #pragma once
 
 #include <algorithm>
+#include <concepts>
 #include <cstddef>
 #include <numeric>
 
@@ -25,15 +30,26 @@ inline constexpr std::size_t chunk_elements = std::size_t{1} << 16;
 /// 4 * 2^-24 * sum|terms| = 2.4e-7 * sum|terms| (the contract asks 1e-6), at
 /// the cost of about one addition per batch.
 inline constexpr std::size_t block_batches = 8;
+static_assert(block_batches % 2 == 0, "blocks hold whole pairs of batches (transform.hpp's slots)");
 
 /// Pattern positions per column block (per_column layout); bounds the stack
 /// arrays of steps, reciprocals and per-column partial sums.
 inline constexpr std::size_t column_block = 512;
 
+/// The elements [begin, end) of row `row` inside one chunk; `complete` when
+/// the whole row lies in that chunk.
+struct row_piece {
+  std::size_t row;
+  std::size_t begin;
+  std::size_t end;
+  bool complete;
+};
+
 /// Layouts whose rows share one step (per_tensor, per_channel, per_group):
 /// element i lies in row i / row_length; chunk c covers elements
-/// [c * chunk_elements, (c + 1) * chunk_elements). A row may span chunks;
-/// `for_each_piece` visits the part of each row inside one chunk.
+/// [c * chunk_elements, (c + 1) * chunk_elements). A row may span chunks; the
+/// pieces of chunk c are piece(c, row) for rows first_row(c) .. end_row(c) - 1,
+/// in memory order.
 struct row_plan {
   std::size_t numel;
   std::size_t row_length;
@@ -41,19 +57,30 @@ struct row_plan {
   [[nodiscard]] std::size_t chunk_count() const noexcept {
     return (numel + chunk_elements - 1) / chunk_elements;
   }
-
-  /// f(row, begin, end, complete) for each row piece [begin, end) of chunk c,
-  /// in memory order; complete is true when the whole row lies in this chunk.
-  template <class F>
-  void for_each_piece(std::size_t chunk, F&& f) const {
-    const std::size_t begin = chunk * chunk_elements;
-    const std::size_t end = std::min(numel, begin + chunk_elements);
-    for (std::size_t row = begin / row_length; row * row_length < end; ++row) {
-      const std::size_t row_begin = row * row_length;
-      const std::size_t row_end = row_begin + row_length;
-      f(row, std::max(row_begin, begin), std::min(row_end, end), row_begin >= begin && row_end <= end);
-    }
+  [[nodiscard]] std::size_t chunk_begin(std::size_t chunk) const noexcept { return chunk * chunk_elements; }
+  [[nodiscard]] std::size_t chunk_end(std::size_t chunk) const noexcept {
+    return std::min(numel, chunk_begin(chunk) + chunk_elements);
   }
+  [[nodiscard]] std::size_t first_row(std::size_t chunk) const noexcept { return chunk_begin(chunk) / row_length; }
+  [[nodiscard]] std::size_t end_row(std::size_t chunk) const noexcept {
+    return (chunk_end(chunk) + row_length - 1) / row_length;
+  }
+
+  [[nodiscard]] row_piece piece(std::size_t chunk, std::size_t row) const noexcept {
+    const std::size_t row_begin = row * row_length;
+    const std::size_t row_end = row_begin + row_length;
+    const std::size_t begin = chunk_begin(chunk);
+    const std::size_t end = chunk_end(chunk);
+    return {row, std::max(row_begin, begin), std::min(row_end, end), row_begin >= begin && row_end <= end};
+  }
+};
+
+/// Elements [offset, offset + n) of the tensor: one super row's part of a
+/// column block, holding pattern positions block_begin(b) .. block_begin(b) + n - 1
+/// (n = 0 when a short last super row ends before the block).
+struct column_segment {
+  std::size_t offset;
+  std::size_t n;
 };
 
 /// per_column(channels): element i uses step i % channels. The kernels run over
@@ -116,23 +143,48 @@ struct column_plan {
   [[nodiscard]] std::size_t block_begin(std::size_t b) const noexcept { return b * block_length; }
   [[nodiscard]] std::size_t block_end(std::size_t b) const noexcept { return std::min(period, (b + 1) * block_length); }
 
-  /// f(offset, positions) for each super row of `chunk`'s range intersected with
-  /// block b: elements [offset, offset + positions) of the tensor, which hold
-  /// pattern positions block_begin(b) .. block_begin(b) + positions - 1.
-  template <class F>
-  void for_each_segment(std::size_t chunk, std::size_t b, F&& f) const {
-    const std::size_t first = range(chunk) * rows_per_range;
-    const std::size_t last = std::min(super_rows, first + rows_per_range);
+  /// The super rows of `chunk`'s range: first_super_row .. end_super_row - 1.
+  [[nodiscard]] std::size_t first_super_row(std::size_t chunk) const noexcept { return range(chunk) * rows_per_range; }
+  [[nodiscard]] std::size_t end_super_row(std::size_t chunk) const noexcept {
+    return std::min(super_rows, first_super_row(chunk) + rows_per_range);
+  }
+
+  /// Super row s intersected with block b.
+  [[nodiscard]] column_segment segment(std::size_t s, std::size_t b) const noexcept {
+    const std::size_t base = s * period;
+    const std::size_t length = std::min(period, numel - base);
     const std::size_t p0 = block_begin(b);
-    const std::size_t p1 = block_end(b);
-    for (std::size_t s = first; s < last; ++s) {
-      const std::size_t base = s * period;
-      const std::size_t length = std::min(period, numel - base);
-      if (length > p0) {
-        f(base + p0, std::min(p1, length) - p0);
-      }
-    }
+    return {base + p0, length > p0 ? std::min(block_end(b), length) - p0 : 0};
   }
 };
+
+/// A kernel whose chunks are independent (the forward pass): run(c) does all
+/// of chunk c's work, for c < chunk_count(), in any order and on any thread.
+template <class K>
+concept chunk_loop = requires(K const& kernel, std::size_t chunk) {
+  { kernel.chunk_count() } -> std::convertible_to<std::size_t>;
+  kernel.run(chunk);
+};
+
+/// A kernel that reduces over chunks (the backward pass), in three steps that
+/// make its results independent of the thread count:
+///  - produce(c, r): chunk c's element work (any order, any thread); its
+///    partial sums go to *r, or, when direct() (every chunk owns whole steps),
+///    r is nullptr and the chunk writes its step gradients itself;
+///  - consume(c, r): r from produce(c), called on one thread for c = 0, 1, ...
+///    in order (never when direct()); adds the partials and writes finished steps;
+///  - finish(): after the last consume, writes what is still open.
+/// result_type is a fixed-size struct: runners keep one on the stack
+/// (sequential) or one per chunk (parallel).
+template <class K>
+concept chunk_reduction =
+    std::default_initializable<typename K::result_type> &&
+    requires(K& kernel, K const& const_kernel, std::size_t chunk, typename K::result_type& result) {
+      { const_kernel.chunk_count() } -> std::convertible_to<std::size_t>;
+      { const_kernel.direct() } -> std::convertible_to<bool>;
+      const_kernel.produce(chunk, &result);
+      kernel.consume(chunk, static_cast<typename K::result_type const&>(result));
+      kernel.finish();
+    };
 
 }  // namespace stableqat::exec::simd_detail

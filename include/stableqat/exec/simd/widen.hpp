@@ -13,6 +13,7 @@
 
 #include <xsimd/xsimd.hpp>
 
+#include "../../core/config.hpp"
 #include "../../core/math.hpp"
 #include "x86_registers.hpp"
 
@@ -20,12 +21,7 @@
 #include <immintrin.h>
 #endif
 
-// GCC 12 reports -Wuninitialized inside its own AVX-512 intrinsics (their
-// _mm512_undefined_* operands) once they are inlined here; silenced for these helpers only.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
+STABLEQAT_GCC_PR105593_PUSH
 
 namespace stableqat::exec::simd_detail {
 
@@ -112,9 +108,7 @@ inline xsimd::batch<float, A> from_double_halves(xsimd::batch<double, A> const& 
 
 }  // namespace stableqat::exec::simd_detail
 
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
+STABLEQAT_GCC_PR105593_POP
 
 namespace stableqat {
 

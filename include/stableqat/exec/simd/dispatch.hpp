@@ -1,0 +1,84 @@
+// stableqat/exec/simd/dispatch.hpp: one call of exec::simd or exec::par, from
+// the quantizer to a kernel.
+//
+// Picks the kernel (row or column layout), its compile-time options (grid
+// kind, offsets, streaming stores) and hands it to a runner: runner.hpp's
+// sequential_runner for exec::simd, par.hpp's OpenMP runner for exec::par.
+// Both run the same chunks, so the two backends agree bit for bit.
+#pragma once
+
+#include <cstddef>
+#include <type_traits>
+
+#include "../../core/grid.hpp"
+#include "../../core/layout.hpp"
+#include "../../quantizer.hpp"
+#include "../arguments.hpp"
+#include "batch.hpp"
+#include "column_kernels.hpp"
+#include "row_kernels.hpp"
+#include "streaming.hpp"
+
+namespace stableqat::exec::simd_detail {
+
+/// The compile-time choices of one call besides the grid kind.
+template <bool Stream, bool WithOffsets>
+struct kernel_options {};
+
+/// True when the call writes its output with streaming stores: large enough,
+/// and aligned to the batch width (batches start at multiples of the width in
+/// element index, see batch_head, so then every batch store is aligned).
+template <class T>
+inline bool use_streaming_stores(T const* out, std::size_t numel) noexcept {
+  return has_streaming_store<arch> && numel * sizeof(T) >= streaming_store_min_bytes &&
+         is_register_aligned<batch<T>>(out);
+}
+
+/// Calls f(levels, kernel_options<stream, has_offsets>{}) with the grid's level
+/// map, so kernels are compiled per option and never branch on them per element.
+template <real_scalar T, class F>
+void visit_options(grid const& g, bool has_offsets, bool stream, F&& f) {
+  visit_kernel<T>(g, has_offsets, [&](auto const& levels, auto with_offsets) {
+    constexpr bool offsets = decltype(with_offsets)::value;
+    if (stream) {
+      f(levels, kernel_options<true, offsets>{});
+    } else {
+      f(levels, kernel_options<false, offsets>{});
+    }
+  });
+}
+
+/// y = fake_quantize(x): a row_forward or column_forward kernel on `runner`.
+template <class Runner, real_scalar T, class S>
+void run_forward(Runner const& runner, quantizer<T, S> const& q, forward_arguments<T> const& a) {
+  const step_layout layout = q.layout();
+  const bool stream = use_streaming_stores(a.y.data(), a.x.size());
+  visit_options<T>(q.grid(), a.has_offsets, stream,
+                   [&]<class Levels, bool Stream, bool Offsets>(Levels const& levels, kernel_options<Stream, Offsets>) {
+                     if (layout.step_per_column()) {
+                       runner.run(column_forward<Stream, Offsets, T, Levels>(a, levels, layout.extent()));
+                     } else {
+                       runner.run(row_forward<Stream, Offsets, T, Levels>(a, levels, layout.row_length(a.x.size())));
+                     }
+                   });
+}
+
+/// dx, dsteps (and doffsets): a row_backward or column_backward kernel on `runner`.
+template <class Runner, real_scalar T, class S>
+void run_backward(Runner const& runner, quantizer<T, S> const& q, backward_arguments<T> const& a) {
+  const step_layout layout = q.layout();
+  const bool stream = use_streaming_stores(a.dx.data(), a.x.size());
+  visit_options<T>(q.grid(), a.has_offsets, stream,
+                   [&]<class Levels, bool Stream, bool Offsets>(Levels const& levels, kernel_options<Stream, Offsets>) {
+                     if (layout.step_per_column()) {
+                       column_backward<Stream, Offsets, T, Levels, S> kernel(a, levels, q.surrogate(), layout.extent());
+                       runner.reduce(kernel);
+                     } else {
+                       row_backward<Stream, Offsets, T, Levels, S> kernel(a, levels, q.surrogate(),
+                                                                          layout.row_length(a.x.size()));
+                       runner.reduce(kernel);
+                     }
+                   });
+}
+
+}  // namespace stableqat::exec::simd_detail

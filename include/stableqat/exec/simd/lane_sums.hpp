@@ -1,0 +1,142 @@
+// stableqat/exec/simd/lane_sums.hpp: how exec::simd sums step and offset terms.
+//
+// Float terms are summed in float lanes over blocks of `block_batches` batches
+// (plan.hpp), blocks in double lanes, lanes in double, lane 0 first: error
+// <= 2.4e-7 * sum|terms| plus the final rounding to T, with no heap and no
+// dependence on addresses or thread counts.
+#pragma once
+
+#include <cstddef>
+#include <type_traits>
+
+#include "../../core/lsq.hpp"
+#include "../term_sums.hpp"
+#include "batch.hpp"
+#include "plan.hpp"
+#include "transform.hpp"
+#include "widen.hpp"
+
+namespace stableqat::exec::simd_detail {
+
+/// Sum of the lanes of v, lane 0 first: a fixed order on every architecture
+/// (xsimd::hadd's tree differs per instruction set, and GCC 12 warns inside its
+/// AVX-512 version). Runs once per row piece, so its speed does not matter.
+inline double sum_lanes(batch<double> const& v) noexcept {
+  alignas(64) double lanes[batch<double>::size];
+  v.store_aligned(lanes);
+  double sum = 0.0;
+  for (double lane : lanes) {
+    sum += lane;
+  }
+  return sum;
+}
+
+/// Sums batches of T in double lanes (float batches are widened in registers).
+template <class T>
+class lane_sums;
+
+template <>
+class lane_sums<float> {
+ public:
+  void add(batch<float> const& v) noexcept {
+    const auto halves = to_double_halves(v);
+    lo_ += halves.lo;
+    hi_ += halves.hi;
+  }
+  [[nodiscard]] double total() const noexcept { return sum_lanes(lo_ + hi_); }
+  /// Adds v lane by lane to sums[0 .. lanes-1] (per_column partials).
+  static void add_to(double* sums, batch<float> const& v) noexcept {
+    using D = batch<double>;
+    const auto halves = to_double_halves(v);
+    (D::load_unaligned(sums) + halves.lo).store_unaligned(sums);
+    (D::load_unaligned(sums + D::size) + halves.hi).store_unaligned(sums + D::size);
+  }
+
+ private:
+  batch<double> lo_ = batch<double>(0.0);
+  batch<double> hi_ = batch<double>(0.0);
+};
+
+template <>
+class lane_sums<double> {
+ public:
+  void add(batch<double> const& v) noexcept { sum_ += v; }
+  [[nodiscard]] double total() const noexcept { return sum_lanes(sum_); }
+  static void add_to(double* sums, batch<double> const& v) noexcept {
+    (batch<double>::load_unaligned(sums) + v).store_unaligned(sums);
+  }
+
+ private:
+  batch<double> sum_ = batch<double>(0.0);
+};
+
+/// sums[j] += v[j] for the lanes of v (V = batch<T>) or the one value v (V = T), in double.
+template <class T, class V>
+inline void add_lanes_to(double* sums, V const& v) noexcept {
+  if constexpr (std::is_same_v<V, T>) {
+    *sums += static_cast<double>(v);
+  } else {
+    lane_sums<T>::add_to(sums, v);
+  }
+}
+
+/// The step (and, WithOffsets, offset) terms of one row piece, fed by a
+/// transform() op: scalar terms straight into double; batch terms into two
+/// interleaved T accumulators per slot, whose sum moves to double lanes after
+/// every block of block_batches batches (each term sees at most 4 float roundings).
+template <class T, bool WithOffsets>
+class piece_sums {
+ public:
+  template <class V, int K>
+  void add(slot<K>, lsq_element_gradients<V> const& g) noexcept {
+    if constexpr (std::is_same_v<V, T>) {
+      edges_.step += static_cast<double>(g.dstep);
+      if constexpr (WithOffsets) {
+        edges_.offset += static_cast<double>(g.doffset);
+      }
+    } else {
+      step_[K] += g.dstep;
+      if constexpr (WithOffsets) {
+        offset_[K] += g.doffset;
+      }
+      ++pending_;
+      if (K == 1 && pending_ == block_batches) {  // blocks hold whole pairs
+        end_block();
+      }
+    }
+  }
+
+  /// The sums of every term added so far.
+  [[nodiscard]] term_sums total() noexcept {
+    if (pending_ != 0) {
+      end_block();
+    }
+    term_sums sums{step_lanes_.total() + edges_.step, 0.0};
+    if constexpr (WithOffsets) {
+      sums.offset = offset_lanes_.total() + edges_.offset;
+    }
+    return sums;
+  }
+
+ private:
+  using B = batch<T>;
+
+  void end_block() noexcept {
+    step_lanes_.add(step_[0] + step_[1]);
+    step_[0] = step_[1] = B(T(0));
+    if constexpr (WithOffsets) {
+      offset_lanes_.add(offset_[0] + offset_[1]);
+      offset_[0] = offset_[1] = B(T(0));
+    }
+    pending_ = 0;
+  }
+
+  B step_[2] = {B(T(0)), B(T(0))};
+  B offset_[2] = {B(T(0)), B(T(0))};
+  std::size_t pending_ = 0;  // batches in the current block
+  lane_sums<T> step_lanes_;
+  lane_sums<T> offset_lanes_;
+  term_sums edges_;  // the scalar head and tail elements
+};
+
+}  // namespace stableqat::exec::simd_detail

@@ -1,0 +1,16 @@
+// stableqat/exec/term_sums.hpp: the partial sums every backend's backward pass reduces.
+#pragma once
+
+namespace stableqat::exec {
+
+/// Unscaled sums of the step and offset terms (lsq_element_gradients::dstep /
+/// ::doffset) over some elements of one step: a row piece of exec::simd, a lane
+/// or a tile of exec::cuda. Always double, whatever the storage type, so that
+/// float terms lose nothing once they leave their short float accumulators; the
+/// backend multiplies by grad_scale and rounds to T once, at the end.
+struct term_sums {
+  double step = 0.0;
+  double offset = 0.0;
+};
+
+}  // namespace stableqat::exec

@@ -1,0 +1,17 @@
+"""stableqat for PyTorch: fake quantization with the StableQAT Fourier surrogate.
+
+Pure Python over the op library torch.ops.stableqat (built by CMake as
+build/<preset>/torch/libstableqat_torch.so; see stableqat._library for the
+lookup). Use from a checkout with ``PYTHONPATH=python``.
+
+    import stableqat
+    y = stableqat.fake_quantize(x, step, bits=2, estimator="stableqat", harmonics=1, amplitude=0.21)
+    changed = stableqat.quantize_model(model, bits=2, estimator="stableqat", skip=("lm_head",))
+"""
+
+from ._library import library_path, load
+from .functional import ESTIMATORS, GRIDS, MASK_BANDS, fake_quantize, fake_quantize_backward, init_step
+from .nn import QuantLinear, quantize_model
+
+__all__ = ["fake_quantize", "fake_quantize_backward", "init_step", "QuantLinear", "quantize_model",
+           "library_path", "load", "ESTIMATORS", "GRIDS", "MASK_BANDS"]

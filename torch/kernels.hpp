@@ -1,0 +1,65 @@
+// torch/kernels.hpp: the op library's compute, on raw contiguous buffers.
+//
+// No torch headers here: register.cpp hands over contiguous data pointers,
+// these functions call the library's front-end (sq::fake_quantize,
+// sq::fake_quantize_backward with exec::par) and nothing else touches the
+// elements, except the optional ATen mask band (a read-only fix-up of the
+// elements in the two half-step bands where ATen and LSQ disagree).
+#pragma once
+
+#include <cstddef>
+
+#include "options.hpp"
+
+namespace stableqat::torch_adapter {
+
+/// Contiguous buffers of one forward call; offsets == nullptr means b = 0.
+template <class T>
+struct forward_buffers {
+  const T* x;
+  T* y;
+  std::size_t numel;
+  const T* steps;
+  const T* offsets;
+  std::size_t step_count;
+};
+
+/// Contiguous buffers of one backward call; offsets/doffsets nullptr without LSQ+ offsets.
+template <class T>
+struct backward_buffers {
+  const T* x;
+  const T* dy;
+  T* dx;
+  std::size_t numel;
+  const T* steps;
+  const T* offsets;
+  T* dsteps;
+  T* doffsets;
+  std::size_t step_count;
+};
+
+/// y = fake_quantize(x) with exec::par on `threads` threads (bit-identical for any count).
+template <class T>
+void run_forward(op_options const& options, forward_buffers<T> const& b, int threads);
+
+/// dx, dsteps (and doffsets) in one fused exec::par pass; with mask_band::aten a
+/// second, read-only pass moves the elements whose rounded value lies on the grid
+/// but whose v does not into ATen's band. dsteps are deterministic for any thread count.
+template <class T>
+void run_backward(op_options const& options, backward_buffers<T> const& b, int threads);
+
+/// Initial steps (one per step of options.layout): rule "lsq" (2 mean|x|/sqrt(qmax)),
+/// "max_abs" (max|x|/max(qmax, 1)), or "official" (what the official StableQAT /
+/// ParetoQ code does per bit width: mean|x| on the 1-bit grid, max|x|/max(qmax, 1)
+/// otherwise, i.e. max|x| for 2-bit signed and ternary, max|x|/qmax for 3-4 bits).
+template <class T>
+void run_init_steps(op_options const& options, const char* rule, const T* x, std::size_t numel, T* steps);
+
+extern template void run_forward<float>(op_options const&, forward_buffers<float> const&, int);
+extern template void run_forward<double>(op_options const&, forward_buffers<double> const&, int);
+extern template void run_backward<float>(op_options const&, backward_buffers<float> const&, int);
+extern template void run_backward<double>(op_options const&, backward_buffers<double> const&, int);
+extern template void run_init_steps<float>(op_options const&, const char*, const float*, std::size_t, float*);
+extern template void run_init_steps<double>(op_options const&, const char*, const double*, std::size_t, double*);
+
+}  // namespace stableqat::torch_adapter

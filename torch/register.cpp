@@ -1,0 +1,315 @@
+// torch/register.cpp: TORCH_LIBRARY(stableqat, ...) — schemas, CPU kernels, autograd.
+//
+// Ops (all tensors on the CPU; x float32 or float64, step/offset of x's dtype):
+//   fake_quantize(x, step, offset?, bits, grid, axis?, group_size?, estimator,
+//                 harmonics, params, alpha?, grad_scale?, mask_band) -> y
+//   fake_quantize_backward(dy, <the same arguments>) -> (dx, dstep, doffset, dalpha)
+//       doffset is undefined (None) without an offset; dalpha is always undefined
+//       until an estimator with a learnable parameter (DSQ, issue 12) exists.
+//   init_step(x, bits, grid, axis?, group_size?, rule) -> step
+// fake_quantize has an Autograd kernel whose backward calls fake_quantize_backward
+// through the dispatcher, so autograd, TorchScript and libtorch all run the same kernels.
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <torch/autograd.h>
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <torch/library.h>
+
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "kernels.hpp"
+#include "options.hpp"
+
+namespace stableqat::torch_adapter {
+namespace {
+
+using at::Tensor;
+using c10::optional;
+using c10::string_view;
+
+constexpr const char* forward_op = "stableqat::fake_quantize";
+constexpr const char* backward_op = "stableqat::fake_quantize_backward";
+constexpr const char* init_op = "stableqat::init_step";
+
+// Library errors become Python exceptions that keep the library's message:
+// bad values -> ValueError, features of issue 12 -> NotImplementedError.
+template <class F>
+decltype(auto) translate_errors(F&& f) {
+  try {
+    return f();
+  } catch (unsupported_feature const& e) {
+    TORCH_CHECK_NOT_IMPLEMENTED(false, e.what());
+  } catch (std::invalid_argument const& e) {
+    TORCH_CHECK_VALUE(false, e.what());
+  }
+}
+
+std::vector<std::int64_t> sizes_of(Tensor const& x) { return x.sizes().vec(); }
+
+template <class T>
+std::optional<T> to_std(optional<T> const& value) {
+  return value.has_value() ? std::optional<T>(*value) : std::nullopt;
+}
+
+raw_options make_raw(const char* op, int64_t bits, string_view grid, optional<int64_t> axis,
+                     optional<int64_t> group_size, string_view estimator, int64_t harmonics, at::ArrayRef<double> params,
+                     optional<Tensor> const& alpha, optional<double> grad_scale, string_view mask_band) {
+  raw_options raw;
+  raw.op = op;
+  raw.bits = bits;
+  raw.grid = std::string(grid);
+  raw.axis = to_std(axis);
+  raw.group_size = to_std(group_size);
+  raw.estimator = std::string(estimator);
+  raw.harmonics = harmonics;
+  raw.params.assign(params.begin(), params.end());
+  raw.has_alpha = alpha.has_value() && alpha->defined();
+  raw.grad_scale = to_std(grad_scale);
+  raw.mask_band = std::string(mask_band);
+  return raw;
+}
+
+// dtype, device and size checks the library cannot see (it gets raw pointers).
+void check_tensor(const char* op, const char* name, Tensor const& t, Tensor const& x) {
+  TORCH_CHECK(t.device().is_cpu(), op, ": ", name, " is on device ", t.device(),
+              "; this op library has CPU kernels only (Debian's torch is a CPU build)");
+  TORCH_CHECK(t.scalar_type() == x.scalar_type(), op, ": ", name, " has dtype ", t.scalar_type(),
+              " but x has dtype ", x.scalar_type(), "; they must match");
+  TORCH_CHECK(!t.is_complex() && t.layout() == at::kStrided, op, ": ", name, " must be a dense real tensor");
+}
+
+void check_x(const char* op, Tensor const& x) {
+  TORCH_CHECK(x.defined(), op, ": x is undefined");
+  TORCH_CHECK(x.device().is_cpu(), op, ": x is on device ", x.device(),
+              "; this op library has CPU kernels only (Debian's torch is a CPU build)");
+  TORCH_CHECK(x.layout() == at::kStrided, op, ": x must be a dense (strided) tensor");
+  TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble, op, ": x has dtype ",
+              x.scalar_type(), "; supported: float32, float64");
+}
+
+void check_step_count(op_options const& o, const char* name, Tensor const& t, at::IntArrayRef x_sizes) {
+  TORCH_CHECK_VALUE(static_cast<std::size_t>(t.numel()) == o.step_count, o.op, ": ", name, ".numel() = ", t.numel(),
+                    " differs from the ", o.step_count, " step(s) the layout needs for x of shape ", x_sizes, " ",
+                    "(per tensor: 1, axis=0: x.size(0), group_size: x.numel()/group_size)");
+}
+
+// --- forward ------------------------------------------------------------------
+Tensor fake_quantize_cpu(Tensor const& x, Tensor const& step, optional<Tensor> const& offset, int64_t bits,
+                         string_view grid, optional<int64_t> axis, optional<int64_t> group_size,
+                         string_view estimator, int64_t harmonics, at::ArrayRef<double> params,
+                         optional<Tensor> const& alpha, optional<double> grad_scale, string_view mask_band) {
+  check_x(forward_op, x);
+  check_tensor(forward_op, "step", step, x);
+  const bool has_offset = offset.has_value() && offset->defined();
+  if (has_offset) check_tensor(forward_op, "offset", *offset, x);
+  const op_options o = translate_errors([&] {
+    return parse_options(make_raw(forward_op, bits, grid, axis, group_size, estimator, harmonics, params, alpha,
+                                  grad_scale, mask_band),
+                         sizes_of(x));
+  });
+  check_step_count(o, "step", step, x.sizes());
+  if (has_offset) check_step_count(o, "offset", *offset, x.sizes());
+  // Non-contiguous inputs are copied once (contiguous ones are used in place).
+  const Tensor xc = x.contiguous();
+  const Tensor sc = step.contiguous();
+  const Tensor oc = has_offset ? offset->contiguous() : Tensor();
+  Tensor y = at::empty(x.sizes(), x.options().memory_format(at::MemoryFormat::Contiguous));
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "stableqat::fake_quantize", [&] {
+    const forward_buffers<scalar_t> b{xc.data_ptr<scalar_t>(), y.data_ptr<scalar_t>(),
+                                      static_cast<std::size_t>(xc.numel()), sc.data_ptr<scalar_t>(),
+                                      has_offset ? oc.data_ptr<scalar_t>() : nullptr,
+                                      static_cast<std::size_t>(sc.numel())};
+    translate_errors([&] { run_forward(o, b, at::get_num_threads()); });
+  });
+  return y;
+}
+
+// --- backward -----------------------------------------------------------------
+std::tuple<Tensor, Tensor, Tensor, Tensor> fake_quantize_backward_cpu(
+    Tensor const& dy, Tensor const& x, Tensor const& step, optional<Tensor> const& offset, int64_t bits,
+    string_view grid, optional<int64_t> axis, optional<int64_t> group_size, string_view estimator, int64_t harmonics,
+    at::ArrayRef<double> params, optional<Tensor> const& alpha, optional<double> grad_scale, string_view mask_band) {
+  check_x(backward_op, x);
+  check_tensor(backward_op, "dy", dy, x);
+  TORCH_CHECK_VALUE(dy.sizes() == x.sizes(), backward_op, ": dy has shape ", dy.sizes(), " but x has shape ",
+                    x.sizes());
+  check_tensor(backward_op, "step", step, x);
+  const bool has_offset = offset.has_value() && offset->defined();
+  if (has_offset) check_tensor(backward_op, "offset", *offset, x);
+  const op_options o = translate_errors([&] {
+    return parse_options(make_raw(backward_op, bits, grid, axis, group_size, estimator, harmonics, params, alpha,
+                                  grad_scale, mask_band),
+                         sizes_of(x));
+  });
+  check_step_count(o, "step", step, x.sizes());
+  if (has_offset) check_step_count(o, "offset", *offset, x.sizes());
+  const Tensor xc = x.contiguous();
+  const Tensor dyc = dy.contiguous();
+  const Tensor sc = step.contiguous();
+  const Tensor oc = has_offset ? offset->contiguous() : Tensor();
+  Tensor dx = at::empty(x.sizes(), x.options().memory_format(at::MemoryFormat::Contiguous));
+  Tensor dstep = at::empty(step.sizes(), step.options().memory_format(at::MemoryFormat::Contiguous));
+  Tensor doffset = has_offset ? at::empty(offset->sizes(), offset->options().memory_format(at::MemoryFormat::Contiguous))
+                              : Tensor();
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "stableqat::fake_quantize_backward", [&] {
+    const backward_buffers<scalar_t> b{xc.data_ptr<scalar_t>(),
+                                       dyc.data_ptr<scalar_t>(),
+                                       dx.data_ptr<scalar_t>(),
+                                       static_cast<std::size_t>(xc.numel()),
+                                       sc.data_ptr<scalar_t>(),
+                                       has_offset ? oc.data_ptr<scalar_t>() : nullptr,
+                                       dstep.data_ptr<scalar_t>(),
+                                       has_offset ? doffset.data_ptr<scalar_t>() : nullptr,
+                                       static_cast<std::size_t>(sc.numel())};
+    translate_errors([&] { run_backward(o, b, at::get_num_threads()); });
+  });
+  return {dx, dstep, doffset, Tensor()};
+}
+
+// --- init_step --------------------------------------------------------------------
+Tensor init_step_cpu(Tensor const& x, int64_t bits, string_view grid, optional<int64_t> axis,
+                     optional<int64_t> group_size, string_view rule) {
+  check_x(init_op, x);
+  const op_options o = translate_errors([&] {
+    raw_options raw;
+    raw.op = init_op;
+    raw.bits = bits;
+    raw.grid = std::string(grid);
+    raw.axis = to_std(axis);
+    raw.group_size = to_std(group_size);
+    return parse_options(raw, sizes_of(x));
+  });
+  const Tensor xc = x.contiguous();
+  Tensor step = at::empty({static_cast<int64_t>(o.step_count)}, x.options());
+  const std::string rule_name(rule);
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "stableqat::init_step", [&] {
+    translate_errors([&] {
+      run_init_steps<scalar_t>(o, rule_name.c_str(), xc.data_ptr<scalar_t>(), static_cast<std::size_t>(xc.numel()),
+                               step.data_ptr<scalar_t>());
+    });
+  });
+  return step;
+}
+
+// --- autograd ---------------------------------------------------------------------
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// The backward op through the dispatcher (CPU now; a CUDA kernel would slot in).
+std::tuple<Tensor, Tensor, Tensor, Tensor> call_backward(Tensor const& dy, Tensor const& x, Tensor const& step,
+                                                         optional<Tensor> const& offset, int64_t bits,
+                                                         string_view grid, optional<int64_t> axis,
+                                                         optional<int64_t> group_size, string_view estimator,
+                                                         int64_t harmonics, at::ArrayRef<double> params,
+                                                         optional<Tensor> const& alpha, optional<double> grad_scale,
+                                                         string_view mask_band) {
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("stableqat::fake_quantize_backward", "")
+                       .typed<decltype(fake_quantize_backward_cpu)>();
+  return op.call(dy, x, step, offset, bits, grid, axis, group_size, estimator, harmonics, params, alpha, grad_scale,
+                 mask_band);
+}
+
+class fake_quantize_function : public torch::autograd::Function<fake_quantize_function> {
+ public:
+  static Tensor forward(AutogradContext* ctx, Tensor const& x, Tensor const& step, optional<Tensor> const& offset,
+                        int64_t bits, string_view grid, optional<int64_t> axis, optional<int64_t> group_size,
+                        string_view estimator, int64_t harmonics, at::ArrayRef<double> params,
+                        optional<Tensor> const& alpha, optional<double> grad_scale, string_view mask_band) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    static auto op = c10::Dispatcher::singleton()
+                         .findSchemaOrThrow("stableqat::fake_quantize", "")
+                         .typed<decltype(fake_quantize_cpu)>();
+    Tensor y = op.call(x, step, offset, bits, grid, axis, group_size, estimator, harmonics, params, alpha,
+                       grad_scale, mask_band);
+    ctx->save_for_backward({x, step, offset.has_value() ? *offset : Tensor()});
+    ctx->saved_data["bits"] = bits;
+    ctx->saved_data["grid"] = std::string(grid);
+    ctx->saved_data["axis"] = axis;
+    ctx->saved_data["group_size"] = group_size;
+    ctx->saved_data["estimator"] = std::string(estimator);
+    ctx->saved_data["harmonics"] = harmonics;
+    ctx->saved_data["params"] = std::vector<double>(params.begin(), params.end());
+    ctx->saved_data["grad_scale"] = grad_scale;
+    ctx->saved_data["mask_band"] = std::string(mask_band);
+    return y;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
+    const auto saved = ctx->get_saved_variables();
+    Tensor const& x = saved[0];
+    Tensor const& step = saved[1];
+    const optional<Tensor> offset = saved[2].defined() ? optional<Tensor>(saved[2]) : c10::nullopt;
+    Tensor dy = grad_outputs[0];
+    if (!dy.defined()) dy = at::zeros_like(x);
+    auto& d = ctx->saved_data;
+    const std::string grid = d["grid"].toStringRef();
+    const std::string estimator = d["estimator"].toStringRef();
+    const std::string band = d["mask_band"].toStringRef();
+    const std::vector<double> params = d["params"].toDoubleVector();
+    const optional<int64_t> axis = d["axis"].toOptional<int64_t>();
+    const optional<int64_t> group_size = d["group_size"].toOptional<int64_t>();
+    const optional<double> grad_scale = d["grad_scale"].toOptional<double>();
+    at::AutoDispatchBelowADInplaceOrView guard;
+    auto [dx, dstep, doffset, dalpha] =
+        call_backward(dy, x, step, offset, d["bits"].toInt(), grid, axis, group_size, estimator,
+                      d["harmonics"].toInt(), params, c10::nullopt, grad_scale, band);
+    // One gradient per forward argument; non-tensor arguments get none.
+    return {dx, dstep, doffset, Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), dalpha,
+            Tensor(), Tensor()};
+  }
+};
+
+Tensor fake_quantize_autograd(Tensor const& x, Tensor const& step, optional<Tensor> const& offset, int64_t bits,
+                              string_view grid, optional<int64_t> axis, optional<int64_t> group_size,
+                              string_view estimator, int64_t harmonics, at::ArrayRef<double> params,
+                              optional<Tensor> const& alpha, optional<double> grad_scale, string_view mask_band) {
+  return fake_quantize_function::apply(x, step, offset, bits, grid, axis, group_size, estimator, harmonics, params,
+                                       alpha, grad_scale, mask_band);
+}
+
+}  // namespace
+}  // namespace stableqat::torch_adapter
+
+TORCH_LIBRARY(stableqat, m) {
+  m.def(
+      "fake_quantize(Tensor x, Tensor step, Tensor? offset=None, int bits=8, str grid=\"signed\", int? axis=None, "
+      "int? group_size=None, str estimator=\"ste\", int harmonics=1, float[] params=[], Tensor? alpha=None, "
+      "float? grad_scale=None, str mask_band=\"official\") -> Tensor");
+  m.def(
+      "fake_quantize_backward(Tensor dy, Tensor x, Tensor step, Tensor? offset=None, int bits=8, "
+      "str grid=\"signed\", int? axis=None, int? group_size=None, str estimator=\"ste\", int harmonics=1, "
+      "float[] params=[], Tensor? alpha=None, float? grad_scale=None, str mask_band=\"official\") "
+      "-> (Tensor dx, Tensor dstep, Tensor doffset, Tensor dalpha)");
+  m.def(
+      "init_step(Tensor x, int bits, str grid=\"signed\", int? axis=None, int? group_size=None, "
+      "str rule=\"official\") -> Tensor");
+}
+
+TORCH_LIBRARY_IMPL(stableqat, CPU, m) {
+  m.impl("fake_quantize", &stableqat::torch_adapter::fake_quantize_cpu);
+  m.impl("fake_quantize_backward", &stableqat::torch_adapter::fake_quantize_backward_cpu);
+  m.impl("init_step", &stableqat::torch_adapter::init_step_cpu);
+}
+
+// Tensors on other devices reach the CPU kernels' device checks (a clear error
+// naming the argument) instead of the dispatcher's generic "could not run";
+// a CUDA kernel (exec::cuda_on(current stream)) would replace these entries.
+TORCH_LIBRARY_IMPL(stableqat, Meta, m) {
+  m.impl("fake_quantize", &stableqat::torch_adapter::fake_quantize_cpu);
+  m.impl("fake_quantize_backward", &stableqat::torch_adapter::fake_quantize_backward_cpu);
+  m.impl("init_step", &stableqat::torch_adapter::init_step_cpu);
+}
+TORCH_LIBRARY_IMPL(stableqat, CUDA, m) {
+  m.impl("fake_quantize", &stableqat::torch_adapter::fake_quantize_cpu);
+  m.impl("fake_quantize_backward", &stableqat::torch_adapter::fake_quantize_backward_cpu);
+  m.impl("init_step", &stableqat::torch_adapter::init_step_cpu);
+}
+
+TORCH_LIBRARY_IMPL(stableqat, Autograd, m) {
+  m.impl("fake_quantize", &stableqat::torch_adapter::fake_quantize_autograd);
+}
