@@ -2,8 +2,8 @@
 // against exec::seq: they need no new reduction, so the existing SIMD loops
 // run them through the per-element templates. Forward bit-identical, dx within
 // 2 ulp, step gradients within 1e-6 of sum|terms|, par identical for any
-// thread count. (DSQ, with its own rounding and a learnable alpha, is
-// exec::seq-only for now: on these backends it is a compile-time error.)
+// thread count. DSQ (own rounding and band, learnable alpha) too: d alpha
+// within 1e-6 of sum|terms| of seq, identical on simd and par for 1..4 threads.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <limits>
 #include <random>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -66,10 +67,32 @@ void check_against_seq(sq::quantizer<T, S> const& q, std::size_t numel, std::str
   std::vector<T> dx_seq(numel), dx_simd(numel), dx_par(numel), dx_par3(numel);
   std::vector<T> ds_seq(steps_count), ds_simd(steps_count), ds_par(steps_count), ds_par3(steps_count);
   std::vector<T> db_seq(steps_count), db_simd(steps_count), db_par(steps_count), db_par3(steps_count);
-  sq::fake_quantize_backward(sq::exec::seq, q, x, steps, dy, dx_seq, ds_seq, offsets, db_seq, 1.0);
-  sq::fake_quantize_backward(sq::exec::simd, q, x, steps, dy, dx_simd, ds_simd, offsets, db_simd, 1.0);
-  sq::fake_quantize_backward(sq::exec::par.with_threads(2), q, x, steps, dy, dx_par, ds_par, offsets, db_par, 1.0);
-  sq::fake_quantize_backward(sq::exec::par.with_threads(3), q, x, steps, dy, dx_par3, ds_par3, offsets, db_par3, 1.0);
+  std::vector<T> da_seq(1), da_simd(1), da_par(1), da_par3(1);
+  const auto backward = [&](auto const& policy, std::vector<T>& dx, std::vector<T>& ds, std::vector<T>& db,
+                            std::vector<T>& da) {
+    if constexpr (sq::learnable_surrogate<S>) {
+      sq::fake_quantize_backward(policy, q, x, steps, dy, dx, ds, offsets, db, std::span<T>(da), 1.0);
+    } else {
+      (void)da;
+      sq::fake_quantize_backward(policy, q, x, steps, dy, dx, ds, offsets, db, 1.0);
+    }
+  };
+  backward(sq::exec::seq, dx_seq, ds_seq, db_seq, da_seq);
+  backward(sq::exec::simd, dx_simd, ds_simd, db_simd, da_simd);
+  backward(sq::exec::par.with_threads(2), dx_par, ds_par, db_par, da_par);
+  backward(sq::exec::par.with_threads(3), dx_par3, ds_par3, db_par3, da_par3);
+  if constexpr (sq::learnable_surrogate<S>) {
+    // d alpha: each term |dy| * s * |dL/dalpha| <= |dy| * 1.5 * 20 for alpha >= 0.05.
+    long double bound = 0.0L;
+    for (std::size_t i = 0; i < numel; ++i) bound += 30.0L * std::fabs(static_cast<long double>(dy[i]));
+    CHECK(std::isfinite(da_seq[0]));
+    CHECK(std::fabs(static_cast<long double>(da_seq[0]) - da_simd[0]) <= 1e-6L * bound);
+    CHECK(reference::same_bits(da_simd[0], da_par[0]));
+    CHECK(reference::same_bits(da_par[0], da_par3[0]));
+    std::vector<T> dx4(numel), ds4(steps_count), db4(steps_count), da4(1);
+    backward(sq::exec::par.with_threads(4), dx4, ds4, db4, da4);
+    CHECK(reference::same_bits(da_par[0], da4[0]));
+  }
   std::size_t worst = 0;
   for (std::size_t i = 0; i < numel; ++i) {
     worst = std::max(worst, std::max(ulps_between(dx_seq[i], dx_simd[i]), ulps_between(dx_seq[i], dx_par[i])));
@@ -106,4 +129,15 @@ TEST_CASE_TEMPLATE("EWGS and SEQ on exec::simd and exec::par equal exec::seq", T
   check_layouts<T>(sq::stretched_elastic_grid(2), sq::ste{}, "seq 2-bit ste");
   check_layouts<T>(sq::stretched_elastic_ternary_grid(), sq::fourier_surrogate<1>{0.21}, "seq ternary fourier");
   check_layouts<T>(sq::stretched_elastic_grid(2), sq::ewgs_surrogate{0.1}, "seq 2-bit ewgs");
+}
+
+TEST_CASE_TEMPLATE("DSQ on exec::simd and exec::par equals exec::seq (forward bits, dx 2 ulp, d alpha)", T, float,
+                   double) {
+  check_layouts<T>(sq::signed_grid(4), sq::dsq_surrogate{0.2}, "dsq signed 4-bit");
+  check_layouts<T>(sq::unsigned_grid(2), sq::dsq_surrogate{0.05}, "dsq unsigned 2-bit");
+  // Big enough for several chunks on several threads (thread-count determinism).
+  check_against_seq(sq::quantizer<T, sq::dsq_surrogate>{sq::signed_grid(3), sq::dsq_surrogate{0.3}, sq::per_tensor()},
+                    (std::size_t{1} << 20) + 3, "dsq per_tensor 1M");
+  check_against_seq(sq::quantizer<T, sq::dsq_surrogate>{sq::signed_grid(3), sq::dsq_surrogate{0.3}, sq::per_column(96)},
+                    96 * 4001, "dsq per_column 384k");
 }

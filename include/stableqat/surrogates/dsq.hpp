@@ -6,6 +6,7 @@
 
 #include "../core/config.hpp"
 #include "../core/errors.hpp"
+#include "../core/exp.hpp"
 #include "../core/math.hpp"
 #include "concepts.hpp"
 
@@ -90,6 +91,8 @@ class dsq_surrogate {
   /// max over r of g: scale k / 2, at the rounding thresholds.
   [[nodiscard]] double max_derivative() const noexcept { return max_derivative_; }
 
+  // floor, exp and expm1 of a batch call AVX-512 intrinsics (core/config.hpp).
+  STABLEQAT_GCC_PR105593_PUSH
   /// DSQ's hard level before clamping: floor(v) + (d > 0), ties (d = 0) down.
   /// NaN and ±Inf come back unchanged.
   template <class V>
@@ -99,6 +102,8 @@ class dsq_surrogate {
     const V d = v - (below + V(T(0.5)));
     return select(V(T(0)) < d, below + V(T(1)), below);
   }
+
+  STABLEQAT_GCC_PR105593_POP
 
   /// qmin - 1/2 < v <= qmax + 1/2: the unclamped level lies on the grid.
   template <class V>
@@ -113,6 +118,7 @@ class dsq_surrogate {
     return derivative_with_parameters(r).derivative;
   }
 
+  STABLEQAT_GCC_PR105593_PUSH
   /// g(r) and dL/dalpha at the residual r = v - round(v) of DSQ's rounding
   /// (r in (-1/2, 1/2]: d = r + 1/2 where the level rounded up, r - 1/2 where down).
   template <class V>
@@ -122,7 +128,7 @@ class dsq_surrogate {
     const V d = select(r < V(T(0)), r + half, r - half);
     const V magnitude = select(d < V(T(0)), -d, d);
     const V minus_two_y = V(static_cast<T>(minus_two_k_)) * magnitude;  // -2 k |d|
-    const V e = exp(minus_two_y);
+    const V e = exp_nonpositive(minus_two_y);  // the same bits on every backend
     const V one_plus_e = V(T(1)) + e;
     const V sech2 = V(T(4)) * e / (one_plus_e * one_plus_e);
     const V t = expm1(minus_two_y);
@@ -135,6 +141,8 @@ class dsq_surrogate {
         stableqat::fma(V(static_cast<T>(tanh_factor_)), tanh_kd, -(V(static_cast<T>(sech_factor_)) * sech2 * d));
     return out;
   }
+
+  STABLEQAT_GCC_PR105593_POP
 
  private:
   double alpha_ = default_alpha;

@@ -80,24 +80,32 @@ inline void add_lanes_to(double* sums, V const& v) noexcept {
   }
 }
 
-/// The step (and, WithOffsets, offset) terms of one row piece, fed by a
-/// transform() op: scalar terms straight into double; batch terms into two
-/// interleaved T accumulators per slot, whose sum moves to double lanes after
-/// every block of block_batches batches (each term sees at most 4 float roundings).
-template <class T, bool WithOffsets>
+/// The step (and, WithOffsets, offset; WithParameter, the learnable
+/// parameter's) terms of one row piece, fed by a transform() op: scalar terms
+/// straight into double; batch terms into two interleaved T accumulators per
+/// slot, whose sum moves to double lanes after every block of block_batches
+/// batches (each term sees at most 4 float roundings).
+template <class T, bool WithOffsets, bool WithParameter = false>
 class piece_sums {
  public:
-  template <class V, int K>
-  void add(slot<K>, lsq_element_gradients<V> const& g) noexcept {
+  template <class V, int K, std::size_t P>
+  void add(slot<K>, lsq_element_gradients<V, P> const& g) noexcept {
+    static_assert(P == (WithParameter ? 1 : 0));
     if constexpr (std::is_same_v<V, T>) {
       edges_.step += static_cast<double>(g.dstep);
       if constexpr (WithOffsets) {
         edges_.offset += static_cast<double>(g.doffset);
       }
+      if constexpr (WithParameter) {
+        edges_.parameter += static_cast<double>(g.dparameters[0]);
+      }
     } else {
       step_[K] += g.dstep;
       if constexpr (WithOffsets) {
         offset_[K] += g.doffset;
+      }
+      if constexpr (WithParameter) {
+        parameter_[K] += g.dparameters[0];
       }
       ++pending_;
       if (K == 1 && pending_ == block_batches) {  // blocks hold whole pairs
@@ -111,9 +119,12 @@ class piece_sums {
     if (pending_ != 0) {
       end_block();
     }
-    term_sums sums{step_lanes_.total() + edges_.step, 0.0};
+    term_sums sums{step_lanes_.total() + edges_.step, 0.0, 0.0};
     if constexpr (WithOffsets) {
       sums.offset = offset_lanes_.total() + edges_.offset;
+    }
+    if constexpr (WithParameter) {
+      sums.parameter = parameter_lanes_.total() + edges_.parameter;
     }
     return sums;
   }
@@ -128,14 +139,20 @@ class piece_sums {
       offset_lanes_.add(offset_[0] + offset_[1]);
       offset_[0] = offset_[1] = B(T(0));
     }
+    if constexpr (WithParameter) {
+      parameter_lanes_.add(parameter_[0] + parameter_[1]);
+      parameter_[0] = parameter_[1] = B(T(0));
+    }
     pending_ = 0;
   }
 
   B step_[2] = {B(T(0)), B(T(0))};
   B offset_[2] = {B(T(0)), B(T(0))};
+  B parameter_[2] = {B(T(0)), B(T(0))};
   std::size_t pending_ = 0;  // batches in the current block
   lane_sums<T> step_lanes_;
   lane_sums<T> offset_lanes_;
+  lane_sums<T> parameter_lanes_;
   term_sums edges_;  // the scalar head and tail elements
 };
 
