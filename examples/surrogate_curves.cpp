@@ -9,6 +9,9 @@
 //   - k2_a0.21, k3_a0.21, k3_a0.24: more harmonics (paper family)
 //   - round_k1..round_k3: the derivative of the classic Fourier series of
 //     round() (fourier_round_derivative<K>), for contrast: unbounded in K and negative
+// DIR/baseline_derivatives.csv: the paper's baselines beside STE and StableQAT (K = 1, A = 0.21):
+//   - dsq_a*: DSQ's g = (1/2) scale k sech^2(k d), alpha = 0.05, 0.2 (default), 0.5
+//   - ewgs_pos / ewgs_neg: EWGS's g = 1 + delta sign(dy) r, delta = 0.2, for dy > 0 and dy < 0
 // DIR/fourier_round.csv: round(x) and the classic series fourier_round<K>(x), K = 1, 3, 9.
 // `make docs` renders both with gnuplot (examples/gnuplot/surrogates.gp) into docs/img/.
 #include <cmath>
@@ -89,6 +92,18 @@ int main(int argc, char** argv) {
     // 800 intervals put samples on every integer and half-integer.
     write_csv(dir / "surrogate_derivatives.csv", derivatives, 800);
 
+    const sq::ewgs_surrogate ewgs{0.2};
+    const std::vector<column> baselines = {
+        {"ste", along_x(sq::ste{})},
+        {"k1_a0.21", along_x(sq::fourier_surrogate<1>{0.21})},
+        {"dsq_a0.05", along_x(sq::dsq_surrogate{0.05})},
+        {"dsq_a0.2", along_x(sq::dsq_surrogate{0.2})},
+        {"dsq_a0.5", along_x(sq::dsq_surrogate{0.5})},
+        {"ewgs_pos", [ewgs](double x) { return ewgs.derivative(x - sq::round_half_even(x), 1.0); }},
+        {"ewgs_neg", [ewgs](double x) { return ewgs.derivative(x - sq::round_half_even(x), -1.0); }},
+    };
+    write_csv(dir / "baseline_derivatives.csv", baselines, 800);
+
     const std::vector<column> functions = {
         {"round", [](double x) { return sq::round_half_even(x); }},
         {"fourier_round_k1", [](double x) { return sq::fourier_round<1>(x); }},
@@ -98,12 +113,14 @@ int main(int argc, char** argv) {
     write_csv(dir / "fourier_round.csv", functions, 800);
 
     std::printf("%-10s %10s %10s %10s %10s\n", "curve", "g(r=0)", "g(r=1/4)", "g(r=1/2)", "mean g");
-    for (column const& c : derivatives) {
-      std::printf("%-10s %10.6f %10.6f %10.6f %10.6f\n", c.name.c_str(), c.f(0.0), c.f(0.25), c.f(0.5),
-                  period_mean(c.f));
+    for (auto const* table : {&derivatives, &baselines}) {
+      for (column const& c : *table) {
+        std::printf("%-10s %10.6f %10.6f %10.6f %10.6f\n", c.name.c_str(), c.f(0.0), c.f(0.25), c.f(0.5),
+                    period_mean(c.f));
+      }
     }
-    std::printf("wrote %s and %s\n", (dir / "surrogate_derivatives.csv").string().c_str(),
-                (dir / "fourier_round.csv").string().c_str());
+    std::printf("wrote %s, %s and %s\n", (dir / "surrogate_derivatives.csv").string().c_str(),
+                (dir / "baseline_derivatives.csv").string().c_str(), (dir / "fourier_round.csv").string().c_str());
   } catch (std::exception const& e) {
     std::fprintf(stderr, "surrogate_curves: %s\n", e.what());
     return 1;

@@ -7,4 +7,5 @@ stableqat_add_test(test_core
           test_lsq_seq.cpp
           test_step_init.cpp
           test_bad_input.cpp
+          test_estimators.cpp
   LABELS core)

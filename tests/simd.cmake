@@ -3,4 +3,6 @@
 if(STABLEQAT_WITH_XSIMD)
   stableqat_add_test(test_simd_par SOURCES test_simd_par.cpp LABELS simd)
   target_link_libraries(test_simd_par PRIVATE stableqat::parallel)
+  # EWGS and the stretched elastic grid through the same SIMD loops (issue 12).
+  stableqat_add_test(test_estimators_simd SOURCES test_estimators_simd.cpp LABELS simd)
 endif()

@@ -1,6 +1,7 @@
 # Renders the CSV files of the surrogate_curves example (make docs).
 #   gnuplot -e "datadir='build/.../surrogate_curves'; outdir='docs/img'" examples/gnuplot/surrogates.gp
-# Writes outdir/surrogate_gradients.{svg,png} and outdir/classic_fourier_round.{svg,png}.
+# Writes outdir/surrogate_gradients.{svg,png}, outdir/baseline_gradients.{svg,png}
+# and outdir/classic_fourier_round.{svg,png}.
 if (!exists("datadir")) datadir = "."
 if (!exists("outdir")) outdir = "."
 set datafile separator ","
@@ -10,6 +11,7 @@ set xtics 0.5
 unset xlabel  # x is in units of the step; the panel titles say so
 derivatives = datadir."/surrogate_derivatives.csv"
 functions = datadir."/fourier_round.csv"
+baselines = datadir."/baseline_derivatives.csv"
 
 do for [format = 1:2] {
   if (format == 1) { set terminal svg size 1100,470 font "sans,12" background "white"; set output outdir."/surrogate_gradients.svg" }
@@ -55,6 +57,28 @@ do for [format = 1:2] {
        "" using 1:"round_k3" with lines lw 2 lc rgb "#08306b" title "K = 3", \
        "" using 1:"k1_a0.21" with lines lw 3 lc rgb "#d62728" title "StableQAT K = 1", \
        "" using 1:"ste" with lines lw 2 dt 2 lc rgb "#000000" title "STE"
+  unset multiplot
+  set output
+}
+
+do for [format = 1:2] {
+  if (format == 1) { set terminal svg size 1100,470 font "sans,12" background "white"; set output outdir."/baseline_gradients.svg" }
+  if (format == 2) { set terminal pngcairo size 1100,470 font "sans,10" background "white"; set output outdir."/baseline_gradients.png" }
+  set multiplot layout 1,2 title "The paper's baselines beside StableQAT: g(x) for d round(x)/dx, x in steps"
+  set key below horizontal font ",10" samplen 2
+  set ylabel "g"
+  set yrange [0:2]
+  set title "DSQ: (1/2) scale k sech^2(k d), mean 1 for every alpha"
+  plot baselines using 1:"ste" with lines lw 2 dt 2 lc rgb "#000000" title "STE", \
+       "" using 1:"k1_a0.21" with lines lw 3 lc rgb "#d62728" title "StableQAT K = 1", \
+       "" using 1:"dsq_a0.05" with lines lw 2 lc rgb "#08306b" title "DSQ alpha = 0.05", \
+       "" using 1:"dsq_a0.2" with lines lw 2 lc rgb "#4292c6" title "alpha = 0.2", \
+       "" using 1:"dsq_a0.5" with lines lw 2 lc rgb "#9ecae1" title "alpha = 0.5"
+  set title "EWGS: 1 + delta sign(dy) r, delta = 0.2"
+  plot baselines using 1:"ste" with lines lw 2 dt 2 lc rgb "#000000" title "STE (delta = 0)", \
+       "" using 1:"k1_a0.21" with lines lw 3 lc rgb "#d62728" title "StableQAT K = 1", \
+       "" using 1:"ewgs_pos" with lines lw 2 lc rgb "#2ca02c" title "EWGS dy > 0", \
+       "" using 1:"ewgs_neg" with lines lw 2 lc rgb "#9467bd" title "EWGS dy < 0"
   unset multiplot
   set output
 }

@@ -12,6 +12,7 @@
 #include <optional>
 #include <ranges>
 #include <span>
+#include <string>
 #include <type_traits>
 
 #include "core/errors.hpp"
@@ -21,6 +22,7 @@
 #include "exec/seq.hpp"
 #include "exec/storage.hpp"
 #include "quantizer.hpp"
+#include "surrogates/concepts.hpp"
 
 namespace stableqat {
 
@@ -39,6 +41,60 @@ using elements = std::span<const std::type_identity_t<E>>;
 template <class R, class Policy, class T>
 concept output_for = exec::element_output<R> && exec::stores<Policy, std::ranges::range_value_t<R>, T>;
 
+/// True when the policy's backend runs every surrogate hook (own rounding,
+/// learnable parameters); a backend opts in with
+/// `static constexpr bool supports_estimator_surrogates = true`.
+template <class Policy>
+constexpr bool backend_supports_estimator_surrogates() {
+  if constexpr (requires { exec::backend<Policy>::supports_estimator_surrogates; }) {
+    return exec::backend<Policy>::supports_estimator_surrogates;
+  } else {
+    return false;
+  }
+}
+
+/// Compile-time: a surrogate with its own rounding or learnable parameters
+/// (dsq_surrogate) needs a backend that opted in.
+template <class Policy, class S>
+constexpr void check_backend_runs_surrogate() {
+  static_assert(!surrogate_needs_estimator_backend<S> || backend_supports_estimator_surrogates<Policy>(),
+                "this surrogate (own rounding rule or learnable parameters, e.g. dsq_surrogate) is not "
+                "supported on this backend");
+}
+
+/// Run time: surrogates defined on the integer grid (own rounding or band,
+/// e.g. dsq_surrogate) refuse the binary and stretched elastic grids.
+template <class S>
+void check_grid_fits_surrogate(const char* function, grid const& g) {
+  if constexpr (surrogate_needs_uniform_grid<S>) {
+    if (g.is_binary() || g.is_stretched_elastic()) {
+      detail::throw_invalid_argument(function, g.is_binary() ? "grid.is_binary()" : "grid.is_stretched_elastic()", 1,
+                                     "but this surrogate (own rounding or band, e.g. dsq_surrogate) is defined on "
+                                     "uniform integer grids only");
+    }
+  } else {
+    (void)function;
+    (void)g;
+  }
+}
+
+/// dparameters: one gradient per learnable parameter, a buffer of its own.
+template <class S, real_scalar T, class E>
+void check_parameter_gradients(const char* function, exec::backward_arguments<T, E> const& a,
+                               std::span<T> dparameters) {
+  constexpr std::size_t count = surrogate_parameter_count<S>;
+  if (dparameters.size() != count) {
+    detail::throw_invalid_argument(function, "dparameters.size()", dparameters.size(),
+                                   "differs from the surrogate's parameter count " + std::to_string(count));
+  }
+  exec::validation::check_disjoint(function, {"dparameters", dparameters},
+                                   {{"x", a.x}, {"steps", a.steps}, {"dy", a.dy}, {"dx", a.dx}, {"dsteps", a.dsteps}});
+  if (a.has_offsets) {
+    exec::validation::check_disjoint(function, {"dparameters", dparameters},
+                                     {{"offsets", a.offsets}, {"doffsets", a.doffsets}});
+  }
+}
+
 /// Step and offset values must be positive and finite / finite; read where the
 /// policy's backend lets the host read them.
 template <class Policy, class Arguments>
@@ -55,6 +111,8 @@ void check_values(Policy const& policy, const char* function, Arguments const& a
 template <class Policy, real_scalar T, class E, class S>
 void run_forward(Policy const& policy, quantizer<T, S> const& q, exec::forward_arguments<T, E> const& a) {
   const char* function = exec::forward_function;
+  check_backend_runs_surrogate<Policy, S>();
+  check_grid_fits_surrogate<S>(function, q.grid());
   exec::validation::check_forward_shapes(function, q.layout(), a);
   exec::hooks::check_memory(policy, function, a);
   check_values(policy, function, a);
@@ -63,25 +121,45 @@ void run_forward(Policy const& policy, quantizer<T, S> const& q, exec::forward_a
   }
 }
 
-template <class Policy, real_scalar T, class E, class S>
+/// `WithParameters`: the caller passed `dparameters` (required exactly for
+/// learnable surrogates, so a parameter gradient is never dropped silently).
+template <bool WithParameters = false, class Policy, real_scalar T, class E, class S>
 void run_backward(Policy const& policy, quantizer<T, S> const& q, exec::backward_arguments<T, E> a,
-                  std::optional<double> grad_scale) {
+                  std::optional<double> grad_scale, std::span<T> dparameters = {}) {
+  static_assert(WithParameters == learnable_surrogate<S>,
+                "a learnable surrogate (e.g. dsq_surrogate) needs the fake_quantize_backward overload with "
+                "`dparameters`; other surrogates have no parameters to pass");
   const char* function = exec::backward_function;
+  check_backend_runs_surrogate<Policy, S>();
+  check_grid_fits_surrogate<S>(function, q.grid());
   a.grad_scale = grad_scale ? *grad_scale : 1.0;
   exec::validation::check_backward_shapes(function, q.layout(), a);
+  if constexpr (WithParameters) {
+    check_parameter_gradients<S>(function, a, dparameters);
+  }
   exec::hooks::check_memory(policy, function, a);
+  if constexpr (WithParameters) {
+    exec::hooks::check_memory(policy, function, exec::parameter_gradients<T>{dparameters});
+  }
   check_values(policy, function, a);
   if (a.x.empty()) {
     exec::hooks::fill_zero(policy, function, "dsteps", a.dsteps);
     if (a.has_offsets) {
       exec::hooks::fill_zero(policy, function, "doffsets", a.doffsets);
     }
+    if constexpr (WithParameters) {
+      exec::hooks::fill_zero(policy, function, "dparameters", dparameters);
+    }
     return;
   }
   if (!grad_scale) {
     a.grad_scale = lsq_grad_scale(a.x.size(), q.grid());
   }
-  exec::backend<Policy>::backward(policy, q, a);
+  if constexpr (WithParameters) {
+    exec::backend<Policy>::backward(policy, q, a, dparameters);
+  } else {
+    exec::backend<Policy>::backward(policy, q, a);
+  }
 }
 
 }  // namespace ops_detail
@@ -146,6 +224,39 @@ void fake_quantize_backward(Policy const& policy, quantizer<T, S> const& q,
       policy, q,
       exec::backward_arguments<T, E>{x, steps, offsets, dy, std::span<E>(dx), dsteps, doffsets, 1.0, true},
       grad_scale);
+}
+
+/// Backward for a surrogate with learnable parameters (learnable_surrogate<S>,
+/// e.g. dsq_surrogate): as above, and additionally
+///   dparameters[j] = sum over every element of inside ? dy * s * dL/dp_j : 0
+/// (s = the element's step, L the surrogate's soft level; no grad_scale),
+/// summed in double per step, then over the steps in order, so the result
+/// does not depend on the backend's thread count. dparameters.size() must
+/// equal surrogate_parameter_count<S> (1 for DSQ: d alpha) and it must not
+/// overlap any other buffer.
+template <exec::execution_policy Policy, real_scalar T, learnable_surrogate S, ops_detail::output_for<Policy, T> DX,
+          class E = std::ranges::range_value_t<DX>>
+void fake_quantize_backward(Policy const& policy, quantizer<T, S> const& q,
+                            ops_detail::elements<E> x, ops_detail::input<T> steps,
+                            ops_detail::elements<E> dy, DX&& dx, ops_detail::output<T> dsteps,
+                            ops_detail::output<T> dparameters, std::optional<double> grad_scale = std::nullopt) {
+  ops_detail::run_backward<true>(
+      policy, q, exec::backward_arguments<T, E>{x, steps, {}, dy, std::span<E>(dx), dsteps, {}, 1.0, false},
+      grad_scale, dparameters);
+}
+
+/// Backward with offsets and learnable surrogate parameters (see the two overloads above).
+template <exec::execution_policy Policy, real_scalar T, learnable_surrogate S, ops_detail::output_for<Policy, T> DX,
+          class E = std::ranges::range_value_t<DX>>
+void fake_quantize_backward(Policy const& policy, quantizer<T, S> const& q,
+                            ops_detail::elements<E> x, ops_detail::input<T> steps,
+                            ops_detail::elements<E> dy, DX&& dx, ops_detail::output<T> dsteps,
+                            ops_detail::input<T> offsets, ops_detail::output<T> doffsets,
+                            ops_detail::output<T> dparameters, std::optional<double> grad_scale = std::nullopt) {
+  ops_detail::run_backward<true>(
+      policy, q,
+      exec::backward_arguments<T, E>{x, steps, offsets, dy, std::span<E>(dx), dsteps, doffsets, 1.0, true},
+      grad_scale, dparameters);
 }
 
 }  // namespace stableqat

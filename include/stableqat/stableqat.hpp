@@ -8,6 +8,7 @@
 #include "core/lsq.hpp"
 #include "core/math.hpp"
 #include "core/rounding.hpp"
+#include "core/stretched_grid.hpp"
 #include "core/step_init.hpp"
 #include "exec/policy.hpp"
 #include "exec/seq.hpp"
@@ -15,6 +16,8 @@
 #include "ops.hpp"
 #include "quantizer.hpp"
 #include "surrogates/concepts.hpp"
+#include "surrogates/dsq.hpp"
+#include "surrogates/ewgs.hpp"
 #include "surrogates/fourier.hpp"
 #include "surrogates/fourier_round.hpp"
 

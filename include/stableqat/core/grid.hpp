@@ -4,6 +4,7 @@
 #include "config.hpp"
 #include "errors.hpp"
 #include "math.hpp"
+#include "stretched_grid.hpp"
 
 namespace stableqat {
 
@@ -21,6 +22,10 @@ class grid {
   [[nodiscard]] constexpr int qmax() const noexcept { return qmax_; }
   /// True for the 1-bit sign grid `signed_grid(1)`.
   [[nodiscard]] constexpr bool is_binary() const noexcept { return binary_; }
+  /// True for ParetoQ's stretched elastic grids (stretched_elastic_grid(2),
+  /// stretched_elastic_ternary_grid()): qmin/qmax are then the integer code
+  /// range, the levels are (code + shift)/m (core/stretched_grid.hpp).
+  [[nodiscard]] constexpr bool is_stretched_elastic() const noexcept { return stretched_; }
 
   constexpr bool operator==(grid const&) const noexcept = default;
 
@@ -28,14 +33,19 @@ class grid {
   friend constexpr grid unsigned_grid(int bits);
   friend constexpr grid ternary_grid() noexcept;
   friend constexpr grid integer_grid(int qmin, int qmax);
+  friend constexpr grid stretched_elastic_grid(int bits);
+  friend constexpr grid stretched_elastic_ternary_grid() noexcept;
 
  private:
   constexpr grid(int qmin, int qmax, bool binary) noexcept
       : qmin_(qmin), qmax_(qmax), binary_(binary) {}
+  constexpr grid(int qmin, int qmax, bool binary, bool stretched) noexcept
+      : qmin_(qmin), qmax_(qmax), binary_(binary), stretched_(stretched) {}
 
   int qmin_;
   int qmax_;
   bool binary_;
+  bool stretched_ = false;
 };
 
 /// Largest supported bit width; 16-bit grids still fit exactly in float.
@@ -80,6 +90,23 @@ constexpr grid integer_grid(int qmin, int qmax) {
   return grid(qmin, qmax, false);
 }
 
+/// ParetoQ's stretched elastic grid (SEQ) for bits = 2: levels ±1/4, ±3/4 of the
+/// step (codes -2..1), clip 0.99; see core/stretched_grid.hpp. ParetoQ uses SEQ
+/// for 2 bits and ternary only (LSQ's uniform grid from 3 bits), so other
+/// widths throw std::invalid_argument naming `bits`.
+constexpr grid stretched_elastic_grid(int bits) {
+  if (bits != 2) {
+    detail::throw_invalid_argument("stableqat::stretched_elastic_grid", "bits", bits,
+                                   "is not supported: the stretched elastic grid is defined for 2 bits "
+                                   "(stretched_elastic_ternary_grid() for ternary)");
+  }
+  return grid(-2, 1, false, true);
+}
+
+/// ParetoQ's stretched elastic ternary grid: levels 0, ±2/3 of the step
+/// (codes -1..1), clip 0.99; see core/stretched_grid.hpp.
+constexpr grid stretched_elastic_ternary_grid() noexcept { return grid(-1, 1, false, true); }
+
 /// max(qmax, 1): the count of positive levels LSQ normalises by, in its
 /// gradient scale 1/sqrt(numel * positive_levels) and its initial step
 /// 2 mean|x| / sqrt(positive_levels). At least 1, so that unsigned 1-bit,
@@ -116,6 +143,9 @@ template <real_scalar T, class F>
 constexpr decltype(auto) visit_levels(grid const& g, F&& f) {
   if (g.is_binary()) {
     return f(sign_levels<T>{});
+  }
+  if (g.is_stretched_elastic()) {
+    return f(stretched_elastic_levels<T>::for_codes(g.qmin(), g.qmax()));
   }
   return f(uniform_levels<T>{static_cast<T>(g.qmin()), static_cast<T>(g.qmax())});
 }

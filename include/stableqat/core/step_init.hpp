@@ -36,13 +36,22 @@ magnitude_stats magnitudes(const char* function, std::span<const T> x, std::size
   return stats;
 }
 
-enum class rule { lsq, max_abs };
+enum class rule { lsq, max_abs, mean_abs, paretoq };
+
+// ParetoQ's per-grid choice (its reference code): mean|x| on the binary grid,
+// max|x| on ternary, 2-bit and stretched elastic grids (qmax <= 1), max|x|/qmax from 3 bits.
+inline rule paretoq_rule(grid const& g) { return g.is_binary() ? rule::mean_abs : rule::max_abs; }
 
 template <real_scalar T>
 double step_from(const char* function, rule which, magnitude_stats const& stats, std::size_t count,
                  grid const& g, std::size_t group) {
-  const double step = which == rule::lsq ? 2.0 * (stats.sum / static_cast<double>(count)) / std::sqrt(positive_levels(g))
-                                         : stats.max / positive_levels(g);
+  if (which == rule::paretoq) {
+    which = paretoq_rule(g);
+  }
+  const double mean = stats.sum / static_cast<double>(count);
+  const double step = which == rule::lsq        ? 2.0 * mean / std::sqrt(positive_levels(g))
+                      : which == rule::mean_abs ? mean
+                                                : stats.max / positive_levels(g);
   const auto as_t = static_cast<T>(step);
   if (!(as_t > T(0)) || !std::isfinite(static_cast<double>(as_t)) || !std::isfinite(static_cast<double>(T(1) / as_t))) {
     detail::throw_invalid_argument(function, detail::indexed_name("step", group), step,
@@ -109,6 +118,38 @@ inline double max_abs_init_step(std::span<const double> x, grid const& g) {
   return step;
 }
 
+/// Mean-abs initial step mean|x|: ParetoQ's 1-bit scale (y = mean|x| sign(x)
+/// minimises |x - y|^2 over the scale). Errors as lsq_init_step.
+inline double mean_abs_init_step(std::span<const float> x, grid const& g) {
+  float step = 0;
+  step_init_detail::init_steps<float>("stableqat::mean_abs_init_step", step_init_detail::rule::mean_abs, x, g,
+                                      per_tensor(), std::span<float>(&step, 1));
+  return step;
+}
+inline double mean_abs_init_step(std::span<const double> x, grid const& g) {
+  double step = 0;
+  step_init_detail::init_steps<double>("stableqat::mean_abs_init_step", step_init_detail::rule::mean_abs, x, g,
+                                       per_tensor(), std::span<double>(&step, 1));
+  return step;
+}
+
+/// ParetoQ's / the official StableQAT code's initial step by grid: mean|x| on
+/// the binary grid (1 bit), max|x| on ternary, 2-bit and stretched elastic
+/// grids, max|x|/qmax from 3 bits (max_abs_init_step does the last two).
+/// Errors as lsq_init_step.
+inline double paretoq_init_step(std::span<const float> x, grid const& g) {
+  float step = 0;
+  step_init_detail::init_steps<float>("stableqat::paretoq_init_step", step_init_detail::rule::paretoq, x, g,
+                                      per_tensor(), std::span<float>(&step, 1));
+  return step;
+}
+inline double paretoq_init_step(std::span<const double> x, grid const& g) {
+  double step = 0;
+  step_init_detail::init_steps<double>("stableqat::paretoq_init_step", step_init_detail::rule::paretoq, x, g,
+                                       per_tensor(), std::span<double>(&step, 1));
+  return step;
+}
+
 /// lsq_init_step for every step of `layout` (steps.size() must equal
 /// layout.step_count(x.size())). Nothing is written when an argument is bad.
 inline void lsq_init_steps(std::span<const float> x, grid const& g, step_layout const& layout, std::span<float> steps) {
@@ -129,6 +170,30 @@ inline void max_abs_init_steps(std::span<const double> x, grid const& g, step_la
                                std::span<double> steps) {
   step_init_detail::init_steps<double>("stableqat::max_abs_init_steps", step_init_detail::rule::max_abs, x, g, layout,
                                        steps);
+}
+
+/// mean_abs_init_step for every step of `layout`.
+inline void mean_abs_init_steps(std::span<const float> x, grid const& g, step_layout const& layout,
+                                std::span<float> steps) {
+  step_init_detail::init_steps<float>("stableqat::mean_abs_init_steps", step_init_detail::rule::mean_abs, x, g,
+                                      layout, steps);
+}
+inline void mean_abs_init_steps(std::span<const double> x, grid const& g, step_layout const& layout,
+                                std::span<double> steps) {
+  step_init_detail::init_steps<double>("stableqat::mean_abs_init_steps", step_init_detail::rule::mean_abs, x, g,
+                                       layout, steps);
+}
+
+/// paretoq_init_step for every step of `layout` (per_channel: ParetoQ's max|w_row|).
+inline void paretoq_init_steps(std::span<const float> x, grid const& g, step_layout const& layout,
+                               std::span<float> steps) {
+  step_init_detail::init_steps<float>("stableqat::paretoq_init_steps", step_init_detail::rule::paretoq, x, g,
+                                      layout, steps);
+}
+inline void paretoq_init_steps(std::span<const double> x, grid const& g, step_layout const& layout,
+                               std::span<double> steps) {
+  step_init_detail::init_steps<double>("stableqat::paretoq_init_steps", step_init_detail::rule::paretoq, x, g,
+                                       layout, steps);
 }
 
 }  // namespace stableqat

@@ -55,6 +55,13 @@ struct backward_arguments {
   bool has_offsets = false;
 };
 
+/// The gradients of a surrogate's learnable parameters (one per parameter,
+/// e.g. DSQ's d alpha), as the memory hook (exec/policy.hpp) sees them.
+template <real_scalar T>
+struct parameter_gradients {
+  std::span<T> dparameters;
+};
+
 /// The offset of step k as the element formulas take it: offsets[k], or
 /// no_offset when the call has none (std::false_type, usually
 /// std::bool_constant<WithOffsets>). `offsets` is a span or, in device code,

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <cstddef>
+#include <span>
 #include <vector>
 
 #include "../core/errors.hpp"
@@ -96,6 +97,9 @@ inline bool runs_in_parallel(int threads, std::size_t numel) noexcept {
 /// the thread count. Throws std::invalid_argument for a negative thread count.
 template <>
 struct backend<parallel_policy> {
+  /// As exec::simd: own rounding and band, one learnable parameter (DSQ).
+  static constexpr bool supports_estimator_surrogates = true;
+
   template <real_scalar T, class S>
   static void forward(parallel_policy policy, quantizer<T, S> const& q, forward_arguments<T> const& a) {
     const int threads = par_detail::resolve_threads(policy);
@@ -111,15 +115,23 @@ struct backend<parallel_policy> {
 
   template <real_scalar T, class S>
   static void backward(parallel_policy policy, quantizer<T, S> const& q, backward_arguments<T> const& a) {
+    backward(policy, q, a, std::span<T>{});
+  }
+
+  /// Backward that also writes the learnable parameter's gradient (see
+  /// simd/dispatch.hpp); an empty span for surrogates without one.
+  template <real_scalar T, class S>
+  static void backward(parallel_policy policy, quantizer<T, S> const& q, backward_arguments<T> const& a,
+                       std::span<T> dparameters) {
     const int threads = par_detail::resolve_threads(policy);
 #if defined(_OPENMP)
     if (par_detail::runs_in_parallel(threads, a.x.size())) {
-      simd_detail::run_backward(par_detail::openmp_runner{threads}, q, a);
+      simd_detail::run_backward(par_detail::openmp_runner{threads}, q, a, dparameters);
       return;
     }
 #endif
     (void)threads;
-    simd_detail::run_backward(simd_detail::sequential_runner{}, q, a);
+    simd_detail::run_backward(simd_detail::sequential_runner{}, q, a, dparameters);
   }
 };
 

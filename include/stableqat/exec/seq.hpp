@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <span>
 #include <vector>
 
 #include "../core/lsq.hpp"
@@ -32,21 +33,38 @@ void for_each_element_step(step_layout const& layout, std::size_t numel, F&& f) 
 
 template <>
 struct backend<sequenced_policy> {
+  /// Runs every surrogate hook of surrogates/concepts.hpp, including learnable parameters.
+  static constexpr bool supports_estimator_surrogates = true;
+
   template <real_scalar T, class S>
   static void forward(sequenced_policy, quantizer<T, S> const& q, forward_arguments<T> const& a) {
     visit_kernel<T>(q.grid(), a.has_offsets, [&](auto const& levels, auto with_offsets) {
       for_each_element_step(q.layout(), a.x.size(), [&](std::size_t i, std::size_t k) {
         const T step = a.steps[k];
-        a.y[i] = fake_quantize_element(a.x[i], step, T(1) / step, offset_of(a.offsets, k, with_offsets), levels);
+        a.y[i] = fake_quantize_element(a.x[i], step, T(1) / step, offset_of(a.offsets, k, with_offsets), levels,
+                                       q.surrogate());
       });
     });
   }
 
   template <real_scalar T, class S>
-  static void backward(sequenced_policy, quantizer<T, S> const& q, backward_arguments<T> const& a) {
+  static void backward(sequenced_policy policy, quantizer<T, S> const& q, backward_arguments<T> const& a) {
+    backward(policy, q, a, std::span<T>{});
+  }
+
+  /// Backward that also writes the gradients of the surrogate's learnable
+  /// parameters: dparameters[j] = sum_k steps[k] * (sum over step k, in
+  /// memory order and in double, of the element's parameter term j), the
+  /// products added in step order (no grad_scale). dparameters.size() ==
+  /// surrogate_parameter_count<S> (checked by the front-end).
+  template <real_scalar T, class S>
+  static void backward(sequenced_policy, quantizer<T, S> const& q, backward_arguments<T> const& a,
+                       std::span<T> dparameters) {
+    constexpr std::size_t P = surrogate_parameter_count<S>;
     // Element terms are formed in T and summed in double, in memory order.
     std::vector<double> step_sums(a.steps.size(), 0.0);
     std::vector<double> offset_sums(a.has_offsets ? a.steps.size() : 0, 0.0);
+    std::vector<double> parameter_sums(P * a.steps.size(), 0.0);
     visit_kernel<T>(q.grid(), a.has_offsets, [&](auto const& levels, auto with_offsets) {
       for_each_element_step(q.layout(), a.x.size(), [&](std::size_t i, std::size_t k) {
         const auto g = fake_quantize_backward_element(a.x[i], a.dy[i], T(1) / a.steps[k],
@@ -56,6 +74,11 @@ struct backend<sequenced_policy> {
         if constexpr (decltype(with_offsets)::value) {
           offset_sums[k] += static_cast<double>(g.doffset);
         }
+        if constexpr (P > 0) {
+          for (std::size_t j = 0; j < P; ++j) {
+            parameter_sums[k * P + j] += static_cast<double>(g.dparameters[j]);
+          }
+        }
       });
     });
     for (std::size_t k = 0; k < step_sums.size(); ++k) {
@@ -63,6 +86,13 @@ struct backend<sequenced_policy> {
     }
     for (std::size_t k = 0; k < offset_sums.size(); ++k) {
       a.doffsets[k] = static_cast<T>(a.grad_scale * offset_sums[k]);
+    }
+    for (std::size_t j = 0; j < P && j < dparameters.size(); ++j) {
+      double total = 0.0;
+      for (std::size_t k = 0; k < a.steps.size(); ++k) {
+        total += static_cast<double>(a.steps[k]) * parameter_sums[k * P + j];
+      }
+      dparameters[j] = static_cast<T>(total);
     }
   }
 };

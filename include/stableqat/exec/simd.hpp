@@ -44,6 +44,10 @@ namespace stableqat::exec {
 /// with error <= 3e-7 * sum|terms| (float) and equal exec::par's bit for bit.
 template <>
 struct backend<simd_policy> {
+  /// Runs the surrogate hooks of surrogates/concepts.hpp: own rounding and
+  /// band, and one learnable parameter (DSQ), summed like dsteps.
+  static constexpr bool supports_estimator_surrogates = true;
+
   template <real_scalar T, class S>
   static void forward(simd_policy, quantizer<T, S> const& q, forward_arguments<T> const& a) {
     simd_detail::run_forward(simd_detail::sequential_runner{}, q, a);
@@ -52,6 +56,13 @@ struct backend<simd_policy> {
   template <real_scalar T, class S>
   static void backward(simd_policy, quantizer<T, S> const& q, backward_arguments<T> const& a) {
     simd_detail::run_backward(simd_detail::sequential_runner{}, q, a);
+  }
+
+  /// Backward that also writes the learnable parameter's gradient (see simd/dispatch.hpp).
+  template <real_scalar T, class S>
+  static void backward(simd_policy, quantizer<T, S> const& q, backward_arguments<T> const& a,
+                       std::span<T> dparameters) {
+    simd_detail::run_backward(simd_detail::sequential_runner{}, q, a, dparameters);
   }
 };
 

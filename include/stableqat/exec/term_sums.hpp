@@ -8,9 +8,14 @@ namespace stableqat::exec {
 /// or a tile of exec::cuda. Always double, whatever the storage type, so that
 /// float terms lose nothing once they leave their short float accumulators; the
 /// backend multiplies by grad_scale and rounds to T once, at the end.
+///
+/// `parameter` carries the unscaled term of a surrogate's one learnable
+/// parameter (lsq_element_gradients::dparameters[0], e.g. DSQ's dL/dalpha);
+/// it stays 0 for surrogates without one, whose kernels never touch it.
 struct term_sums {
   double step = 0.0;
   double offset = 0.0;
+  double parameter = 0.0;
 };
 
 }  // namespace stableqat::exec

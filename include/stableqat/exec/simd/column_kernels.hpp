@@ -57,12 +57,13 @@ struct column_parameters {
 
 /// y over one segment of a super row: the n elements at x/y hold pattern
 /// positions 0 .. n-1 of the block and start at tensor element `begin`.
-template <bool Stream, bool WithOffsets, class T, class Levels>
+template <bool Stream, bool WithOffsets, class T, class Levels, class S>
 void forward_column_segment(T const* x, T* y, std::size_t begin, std::size_t n,
-                            column_parameters<T, WithOffsets> const& c, Levels const& levels) noexcept {
+                            column_parameters<T, WithOffsets> const& c, Levels const& levels,
+                            S const& surrogate) noexcept {
   transform<T>(begin, n, [&]<class V>(std::size_t i, auto) {
     store<Stream>(y + i, fake_quantize_element(load<V>(x + i), load<V>(c.step + i), load<V>(c.inv_step + i),
-                                               c.template offset_at<V>(i), levels));
+                                               c.template offset_at<V>(i), levels, surrogate));
   });
 }
 
@@ -71,7 +72,7 @@ void forward_column_segment(T const* x, T* y, std::size_t begin, std::size_t n,
 template <bool Stream, bool WithOffsets, class T, class Levels, class S>
 void backward_column_segment(T const* x, T const* dy, T* dx, std::size_t begin, std::size_t n,
                              column_parameters<T, WithOffsets> const& c, Levels const& levels, S const& surrogate,
-                             double* step_sums, double* offset_sums) noexcept {
+                             double* step_sums, double* offset_sums, double* parameter_sums) noexcept {
   transform<T>(begin, n, [&]<class V>(std::size_t i, auto) {
     const auto g = fake_quantize_backward_element(load<V>(x + i), load<V>(dy + i), load<V>(c.inv_step + i),
                                                   c.template offset_at<V>(i), levels, surrogate);
@@ -80,15 +81,22 @@ void backward_column_segment(T const* x, T const* dy, T* dx, std::size_t begin, 
     if constexpr (WithOffsets) {
       add_lanes_to<T>(offset_sums + i, g.doffset);
     }
+    if constexpr (surrogate_parameter_count<S> > 0) {
+      add_lanes_to<T>(parameter_sums + i, g.dparameters[0]);
+    } else {
+      (void)parameter_sums;
+    }
   });
 }
 
 /// Forward for per_column (a chunk_loop).
-template <bool Stream, bool WithOffsets, class T, class Levels>
+template <bool Stream, bool WithOffsets, class T, class Levels, class S>
 class column_forward {
  public:
-  column_forward(forward_arguments<T> const& a, Levels const& levels, std::size_t channels) noexcept
-      : a_(a), levels_(levels), plan_(column_plan::make(a.x.size(), channels, batch<T>::size)) {}
+  column_forward(forward_arguments<T> const& a, Levels const& levels, S const& surrogate,
+                 std::size_t channels) noexcept
+      : a_(a), levels_(levels), surrogate_(surrogate),
+        plan_(column_plan::make(a.x.size(), channels, batch<T>::size)) {}
 
   [[nodiscard]] std::size_t chunk_count() const noexcept { return plan_.chunk_count(); }
 
@@ -102,7 +110,7 @@ class column_forward {
           continue;
         }
         forward_column_segment<Stream>(a_.x.data() + seg.offset, a_.y.data() + seg.offset, seg.offset, seg.n,
-                                       parameters, levels_);
+                                       parameters, levels_, surrogate_);
       }
     }
     if constexpr (Stream) {
@@ -113,6 +121,7 @@ class column_forward {
  private:
   forward_arguments<T> const& a_;
   Levels levels_;
+  S const& surrogate_;
   column_plan plan_;
 };
 
@@ -124,16 +133,21 @@ class column_forward {
 /// column c last.
 template <bool Stream, bool WithOffsets, class T, class Levels, class S>
 class column_backward {
+  static constexpr bool WithParameter = surrogate_parameter_count<S> > 0;
+
  public:
   /// Partial sums of one chunk (one block of positions).
   struct result_type {
     double step[column_block];
     double offset[WithOffsets ? column_block : 1];
+    double parameter[WithParameter ? column_block : 1];
   };
 
+  /// parameter_sums: one per column, for a surrogate with a learnable parameter.
   column_backward(backward_arguments<T> const& a, Levels const& levels, S const& surrogate,
-                  std::size_t channels) noexcept
-      : a_(a), levels_(levels), surrogate_(surrogate), plan_(column_plan::make(a.x.size(), channels, batch<T>::size)) {}
+                  std::size_t channels, double* parameter_sums = nullptr) noexcept
+      : a_(a), levels_(levels), surrogate_(surrogate), plan_(column_plan::make(a.x.size(), channels, batch<T>::size)),
+        parameter_sums_(parameter_sums) {}
 
   [[nodiscard]] std::size_t chunk_count() const noexcept { return plan_.chunk_count(); }
   [[nodiscard]] bool direct() const noexcept { return plan_.direct(); }
@@ -153,7 +167,7 @@ class column_backward {
         }
         backward_column_segment<Stream>(a_.x.data() + seg.offset, a_.dy.data() + seg.offset,
                                         a_.dx.data() + seg.offset, seg.offset, seg.n, parameters, levels_,
-                                        surrogate_, sums.step, sums.offset);
+                                        surrogate_, sums.step, sums.offset, sums.parameter);
       }
       if (r == nullptr) {
         write_block(b, sums);
@@ -177,6 +191,9 @@ class column_backward {
       if constexpr (WithOffsets) {
         totals_.offset[i] += r.offset[i];
       }
+      if constexpr (WithParameter) {
+        totals_.parameter[i] += r.parameter[i];
+      }
     }
     if (plan_.range(chunk) + 1 == plan_.ranges) {
       write_block(b, totals_);
@@ -191,6 +208,9 @@ class column_backward {
     if constexpr (WithOffsets) {
       std::fill_n(sums.offset, length, 0.0);
     }
+    if constexpr (WithParameter) {
+      std::fill_n(sums.parameter, length, 0.0);
+    }
   }
 
   // Column gradients of block b from its per-position sums. With m > 1 rows per
@@ -200,7 +220,7 @@ class column_backward {
     const std::size_t length = plan_.block_end(b) - p0;
     if (plan_.rows_per_period() == 1) {
       for (std::size_t i = 0; i < length; ++i) {
-        write(p0 + i, {sums.step[i], WithOffsets ? sums.offset[i] : 0.0});
+        write(p0 + i, {sums.step[i], WithOffsets ? sums.offset[i] : 0.0, WithParameter ? sums.parameter[i] : 0.0});
       }
       return;
     }
@@ -210,6 +230,9 @@ class column_backward {
         column.step += sums.step[p];
         if constexpr (WithOffsets) {
           column.offset += sums.offset[p];
+        }
+        if constexpr (WithParameter) {
+          column.parameter += sums.parameter[p];
         }
       }
       write(c, column);
@@ -221,12 +244,16 @@ class column_backward {
     if constexpr (WithOffsets) {
       a_.doffsets[column] = static_cast<T>(a_.grad_scale * sums.offset);
     }
+    if constexpr (WithParameter) {
+      parameter_sums_[column] = sums.parameter;
+    }
   }
 
   backward_arguments<T> const& a_;
   Levels levels_;
   S const& surrogate_;
   column_plan plan_;
+  double* parameter_sums_;
   result_type totals_;
 };
 

@@ -8,6 +8,8 @@
 #pragma once
 
 #include <cstddef>
+#include <span>
+#include <vector>
 #include <type_traits>
 
 #include "../../core/grid.hpp"
@@ -56,29 +58,51 @@ void run_forward(Runner const& runner, quantizer<T, S> const& q, forward_argumen
   visit_options<T>(q.grid(), a.has_offsets, stream,
                    [&]<class Levels, bool Stream, bool Offsets>(Levels const& levels, kernel_options<Stream, Offsets>) {
                      if (layout.step_per_column()) {
-                       runner.run(column_forward<Stream, Offsets, T, Levels>(a, levels, layout.extent()));
+                       runner.run(column_forward<Stream, Offsets, T, Levels, S>(a, levels, q.surrogate(),
+                                                                                 layout.extent()));
                      } else {
-                       runner.run(row_forward<Stream, Offsets, T, Levels>(a, levels, layout.row_length(a.x.size())));
+                       runner.run(row_forward<Stream, Offsets, T, Levels, S>(a, levels, q.surrogate(),
+                                                                              layout.row_length(a.x.size())));
                      }
                    });
 }
 
 /// dx, dsteps (and doffsets): a row_backward or column_backward kernel on `runner`.
+/// A surrogate with a learnable parameter (DSQ) also gets
+///   dparameters[0] = sum_k steps[k] * (the parameter terms of step k),
+/// the per-step sums made by the kernels (in chunk order, whatever the thread
+/// count) and multiplied and added here in step order, as exec::seq does.
 template <class Runner, real_scalar T, class S>
-void run_backward(Runner const& runner, quantizer<T, S> const& q, backward_arguments<T> const& a) {
+void run_backward(Runner const& runner, quantizer<T, S> const& q, backward_arguments<T> const& a,
+                  std::span<T> dparameters = {}) {
+  constexpr std::size_t P = surrogate_parameter_count<S>;
+  static_assert(P <= 1, "exec::simd / exec::par carry one learnable surrogate parameter (DSQ's alpha); "
+                        "use exec::seq for surrogates with more");
+  std::vector<double> parameter_sums(P > 0 ? a.steps.size() : 0, 0.0);
+  double* const parameters = P > 0 ? parameter_sums.data() : nullptr;
   const step_layout layout = q.layout();
   const bool stream = use_streaming_stores(a.dx.data(), a.x.size());
   visit_options<T>(q.grid(), a.has_offsets, stream,
                    [&]<class Levels, bool Stream, bool Offsets>(Levels const& levels, kernel_options<Stream, Offsets>) {
                      if (layout.step_per_column()) {
-                       column_backward<Stream, Offsets, T, Levels, S> kernel(a, levels, q.surrogate(), layout.extent());
+                       column_backward<Stream, Offsets, T, Levels, S> kernel(a, levels, q.surrogate(), layout.extent(),
+                                                                             parameters);
                        runner.reduce(kernel);
                      } else {
                        row_backward<Stream, Offsets, T, Levels, S> kernel(a, levels, q.surrogate(),
-                                                                          layout.row_length(a.x.size()));
+                                                                          layout.row_length(a.x.size()), parameters);
                        runner.reduce(kernel);
                      }
                    });
+  if constexpr (P > 0) {
+    double total = 0.0;
+    for (std::size_t k = 0; k < parameter_sums.size(); ++k) {
+      total += static_cast<double>(a.steps[k]) * parameter_sums[k];
+    }
+    dparameters[0] = static_cast<T>(total);
+  } else {
+    (void)dparameters;
+  }
 }
 
 }  // namespace stableqat::exec::simd_detail

@@ -80,24 +80,32 @@ inline void add_lanes_to(double* sums, V const& v) noexcept {
   }
 }
 
-/// The step (and, WithOffsets, offset) terms of one row piece, fed by a
-/// transform() op: scalar terms straight into double; batch terms into two
-/// interleaved T accumulators per slot, whose sum moves to double lanes after
-/// every block of block_batches batches (each term sees at most 4 float roundings).
-template <class T, bool WithOffsets>
+/// The step (and, WithOffsets, offset; WithParameter, the learnable
+/// parameter's) terms of one row piece, fed by a transform() op: scalar terms
+/// straight into double; batch terms into two interleaved T accumulators per
+/// slot, whose sum moves to double lanes after every block of block_batches
+/// batches (each term sees at most 4 float roundings).
+template <class T, bool WithOffsets, bool WithParameter = false>
 class piece_sums {
  public:
-  template <class V, int K>
-  void add(slot<K>, lsq_element_gradients<V> const& g) noexcept {
+  template <class V, int K, std::size_t P>
+  void add(slot<K>, lsq_element_gradients<V, P> const& g) noexcept {
+    static_assert(P == (WithParameter ? 1 : 0));
     if constexpr (std::is_same_v<V, T>) {
       edges_.step += static_cast<double>(g.dstep);
       if constexpr (WithOffsets) {
         edges_.offset += static_cast<double>(g.doffset);
       }
+      if constexpr (WithParameter) {
+        edges_.parameter += static_cast<double>(g.dparameters[0]);
+      }
     } else {
       step_.template get<K>() += g.dstep;
       if constexpr (WithOffsets) {
         offset_.template get<K>() += g.doffset;
+      }
+      if constexpr (WithParameter) {
+        parameter_.template get<K>() += g.dparameters[0];
       }
       ++pending_;
       if (K == 1 && pending_ == block_batches) {  // blocks hold whole pairs
@@ -111,9 +119,12 @@ class piece_sums {
     if (pending_ != 0) {
       end_block();
     }
-    term_sums sums{step_lanes_.total() + edges_.step, 0.0};
+    term_sums sums{step_lanes_.total() + edges_.step, 0.0, 0.0};
     if constexpr (WithOffsets) {
       sums.offset = offset_lanes_.total() + edges_.offset;
+    }
+    if constexpr (WithParameter) {
+      sums.parameter = parameter_lanes_.total() + edges_.parameter;
     }
     return sums;
   }
@@ -125,6 +136,9 @@ class piece_sums {
     step_lanes_.add(step_.take());
     if constexpr (WithOffsets) {
       offset_lanes_.add(offset_.take());
+    }
+    if constexpr (WithParameter) {
+      parameter_lanes_.add(parameter_.take());
     }
     pending_ = 0;
   }
@@ -154,9 +168,11 @@ class piece_sums {
 
   pair step_;
   pair offset_;
+  pair parameter_;
   std::size_t pending_ = 0;  // batches in the current block
   lane_sums<T> step_lanes_;
   lane_sums<T> offset_lanes_;
+  lane_sums<T> parameter_lanes_;
   term_sums edges_;  // the scalar head and tail elements
 };
 

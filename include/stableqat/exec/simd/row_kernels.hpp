@@ -21,13 +21,15 @@ namespace stableqat::exec::simd_detail {
 
 /// y[i] = fake_quantize_element(x[i]) for the n elements of a piece that starts
 /// at tensor element `begin`, all with one step and offset.
-template <bool Stream, class T, class Offset, class Levels>
+/// (The 6-argument fake_quantize_element: the surrogate's own rounding where it
+/// has one, e.g. DSQ; the plain grid rounding, same code, for the others.)
+template <bool Stream, class T, class Offset, class Levels, class S>
 void forward_row_piece(T const* x, T* y, std::size_t begin, std::size_t n, T step, Offset offset,
-                       Levels const& levels) noexcept {
+                       Levels const& levels, S const& surrogate) noexcept {
   const T inv_step = T(1) / step;
   transform<T>(begin, n, [&]<class V>(std::size_t i, auto) {
     store<Stream>(y + i, fake_quantize_element(load<V>(x + i), V(step), V(inv_step),
-                                               broadcast_offset<V>(offset), levels));
+                                               broadcast_offset<V>(offset), levels, surrogate));
   });
 }
 
@@ -47,7 +49,7 @@ term_sums backward_row_piece(T const* x, T const* dy, T* dx, std::size_t begin, 
   const Levels levels = levels_in;
   const S surrogate = surrogate_in;
   const T inv_step = T(1) / step;
-  piece_sums<T, WithOffsets> sums;
+  piece_sums<T, WithOffsets, (surrogate_parameter_count<S> > 0)> sums;
   transform<T>(begin, n, [&]<class V>(std::size_t i, auto slot) {
     const auto g = fake_quantize_backward_element(load<V>(x + i), load<V>(dy + i), V(inv_step),
                                                   broadcast_offset<V>(offset), levels, surrogate);
@@ -58,11 +60,12 @@ term_sums backward_row_piece(T const* x, T const* dy, T* dx, std::size_t begin, 
 }
 
 /// Forward over a row_plan (a chunk_loop): chunk c runs independently of every other chunk.
-template <bool Stream, bool WithOffsets, class T, class Levels>
+template <bool Stream, bool WithOffsets, class T, class Levels, class S>
 class row_forward {
  public:
-  row_forward(forward_arguments<T> const& a, Levels const& levels, std::size_t row_length) noexcept
-      : a_(a), levels_(levels), plan_{a.x.size(), row_length} {}
+  row_forward(forward_arguments<T> const& a, Levels const& levels, S const& surrogate,
+              std::size_t row_length) noexcept
+      : a_(a), levels_(levels), surrogate_(surrogate), plan_{a.x.size(), row_length} {}
 
   [[nodiscard]] std::size_t chunk_count() const noexcept { return plan_.chunk_count(); }
 
@@ -71,7 +74,7 @@ class row_forward {
       const row_piece p = plan_.piece(chunk, row);
       forward_row_piece<Stream>(a_.x.data() + p.begin, a_.y.data() + p.begin, p.begin, p.end - p.begin,
                                 a_.steps[row], offset_of(a_.offsets, row, std::bool_constant<WithOffsets>{}),
-                                levels_);
+                                levels_, surrogate_);
     }
     if constexpr (Stream) {
       stream_fence();
@@ -81,12 +84,16 @@ class row_forward {
  private:
   forward_arguments<T> const& a_;
   Levels levels_;
+  S const& surrogate_;
   row_plan plan_;
 };
 
 /// Backward over a row_plan (a chunk_reduction). Rows inside one chunk are
 /// finished by that chunk; the pieces of rows cut by chunk boundaries (at most
 /// two per chunk) are returned and summed in chunk order by consume().
+/// A surrogate with a learnable parameter also gets each row's parameter
+/// sum, written to parameter_sums[row] (the caller multiplies by the steps
+/// and adds them in row order).
 template <bool Stream, bool WithOffsets, class T, class Levels, class S>
 class row_backward {
  public:
@@ -101,8 +108,9 @@ class row_backward {
   };
 
   row_backward(backward_arguments<T> const& a, Levels const& levels, S const& surrogate,
-               std::size_t row_length) noexcept
-      : a_(a), levels_(levels), surrogate_(surrogate), plan_{a.x.size(), row_length} {}
+               std::size_t row_length, double* parameter_sums = nullptr) noexcept
+      : a_(a), levels_(levels), surrogate_(surrogate), plan_{a.x.size(), row_length},
+        parameter_sums_(parameter_sums) {}
 
   [[nodiscard]] std::size_t chunk_count() const noexcept { return plan_.chunk_count(); }
   [[nodiscard]] static constexpr bool direct() noexcept { return false; }
@@ -134,6 +142,7 @@ class row_backward {
       if (open_ && open_row_ == p.row) {
         open_sums_.step += p.sums.step;
         open_sums_.offset += p.sums.offset;
+        open_sums_.parameter += p.sums.parameter;
       } else {
         finish();
         open_ = true;
@@ -157,12 +166,16 @@ class row_backward {
     if constexpr (WithOffsets) {
       a_.doffsets[row] = static_cast<T>(a_.grad_scale * sums.offset);
     }
+    if constexpr (surrogate_parameter_count<S> > 0) {
+      parameter_sums_[row] = sums.parameter;
+    }
   }
 
   backward_arguments<T> const& a_;
   Levels levels_;
   S const& surrogate_;
   row_plan plan_;
+  double* parameter_sums_;
   bool open_ = false;
   std::size_t open_row_ = 0;
   term_sums open_sums_;

@@ -1,0 +1,163 @@
+// stableqat/surrogates/dsq.hpp: Differentiable Soft Quantization (DSQ), a surrogate with a learnable alpha.
+#pragma once
+
+#include <cmath>
+#include <cstddef>
+
+#include "../core/config.hpp"
+#include "../core/errors.hpp"
+#include "../core/exp.hpp"
+#include "../core/math.hpp"
+#include "concepts.hpp"
+
+namespace stableqat {
+
+/// DSQ (Gong et al. 2019), as the official StableQAT repository's baseline
+/// computes it: between two grid points the staircase is replaced by
+///
+///     L(v) = floor(v) + (1 + phi(d)) / 2,   phi(d) = scale * tanh(k d),
+///     d = v - (floor(v) + 1/2)  (signed distance to the rounding threshold, [-1/2, 1/2)),
+///     scale = 1/(1 - alpha),  k = ln(2/alpha - 1),  alpha in (0, 1) learnable,
+///
+/// whose ends meet the grid (scale * tanh(k/2) = 1). The forward pass keeps
+/// the hard level floor(v) + (phi > 0) (ties go down; phi > 0 exactly when
+/// d > 0), clamped to [qmin, qmax]; the backward pass differentiates L:
+///
+///     inside  = qmin - 1/2 < v <= qmax + 1/2       (the unclamped level is on the grid)
+///     g       = dL/dv = (1/2) scale k sech^2(k d)  (even in d: a function of |r|;
+///                mean exactly 1 over a period, from k alpha (2 - alpha)/(2 (1 - alpha))
+///                at the grid points to scale k / 2 at the thresholds)
+///     dx      = inside ? g dy : 0
+///     dstep_i = dy * (inside ? level - v g : level)  (the consistent d/ds of s L(x/s))
+///     dL/dalpha = (1/2) dphi/dalpha
+///               = (1/2) [tanh(k d)/(1 - alpha)^2 - scale sech^2(k d) d 2/(alpha (2 - alpha))],
+///     d alpha = sum over the tensor of inside ? dy * s * dL/dalpha : 0  (no grad_scale).
+///
+/// It uses the optional hooks of surrogates/concepts.hpp: one learnable
+/// parameter (alpha), its own rounding and band, and the consistent step
+/// term; so it runs on uniform integer grids only. Backward calls return
+/// d alpha through fake_quantize_backward's `dparameters` argument.
+///
+/// Evaluation: with y = k |d| and e = exp(-2y), sech^2 = 4e/(1 + e)^2 (no
+/// cancellation for small alpha, where sech^2 is small), and for d alpha
+/// tanh(y) = -expm1(-2y)/(2 + expm1(-2y)) (no cancellation near the thresholds).
+/// d alpha's two terms cancel as alpha -> 1 (k -> 0): its relative accuracy
+/// in float degrades there like 1/(1 - alpha).
+class dsq_surrogate {
+ public:
+  /// One learnable parameter, alpha.
+  static constexpr std::size_t parameter_count = 1;
+  /// The inside step term is level - v g.
+  static constexpr bool consistent_step_term = true;
+  /// The official code's initial alpha.
+  static constexpr double default_alpha = 0.2;
+
+  /// alpha = 0.2.
+  dsq_surrogate() : dsq_surrogate(default_alpha) {}
+
+  /// Throws std::invalid_argument naming `alpha` unless 0 < alpha < 1 (and
+  /// 2/alpha - 1 is finite, i.e. alpha is not subnormal).
+  explicit dsq_surrogate(double alpha) {
+    if (!(alpha > 0.0 && alpha < 1.0)) {
+      detail::throw_invalid_argument("stableqat::dsq_surrogate", "alpha", alpha, "is outside (0, 1)");
+    }
+    const long double a = alpha;
+    const long double ratio = 2.0L / a - 1.0L;
+    if (!std::isfinite(static_cast<double>(ratio))) {
+      detail::throw_invalid_argument("stableqat::dsq_surrogate", "alpha", alpha,
+                                     "is too small: k = ln(2/alpha - 1) overflows");
+    }
+    const long double k = std::log(ratio);
+    const long double scale = 1.0L / (1.0L - a);
+    alpha_ = alpha;
+    k_ = static_cast<double>(k);
+    scale_ = static_cast<double>(scale);
+    minus_two_k_ = static_cast<double>(-2.0L * k);
+    half_scale_k_ = static_cast<double>(0.5L * scale * k);
+    tanh_factor_ = static_cast<double>(0.5L / ((1.0L - a) * (1.0L - a)));
+    sech_factor_ = static_cast<double>(scale / (a * (2.0L - a)));
+    max_derivative_ = static_cast<double>(0.5L * scale * k);
+    min_derivative_ = static_cast<double>(k * a * (2.0L - a) / (2.0L * (1.0L - a)));
+  }
+
+  /// alpha.
+  [[nodiscard]] double alpha() const noexcept { return alpha_; }
+  /// k = ln(2/alpha - 1), the sharpness of tanh.
+  [[nodiscard]] double sharpness() const noexcept { return k_; }
+  /// scale = 1/(1 - alpha).
+  [[nodiscard]] double scale() const noexcept { return scale_; }
+  /// min over r of g: k alpha (2 - alpha) / (2 (1 - alpha)), at the grid points.
+  [[nodiscard]] double min_derivative() const noexcept { return min_derivative_; }
+  /// max over r of g: scale k / 2, at the rounding thresholds.
+  [[nodiscard]] double max_derivative() const noexcept { return max_derivative_; }
+
+  // floor, exp and expm1 of a batch call AVX-512 intrinsics (core/config.hpp).
+  STABLEQAT_GCC_PR105593_PUSH
+  /// DSQ's hard level before clamping: floor(v) + (d > 0), ties (d = 0) down.
+  /// NaN and ±Inf come back unchanged.
+  template <class V>
+  STABLEQAT_HD V round(V v) const noexcept {
+    using T = scalar_of_t<V>;
+    const V below = floor(v);
+    const V d = v - (below + V(T(0.5)));
+    return select(V(T(0)) < d, below + V(T(1)), below);
+  }
+
+  STABLEQAT_GCC_PR105593_POP
+
+  /// qmin - 1/2 < v <= qmax + 1/2: the unclamped level lies on the grid.
+  template <class V>
+  STABLEQAT_HD auto inside(V v, V qmin, V qmax) const noexcept {
+    using T = scalar_of_t<V>;
+    return (qmin - V(T(0.5)) < v) && (v <= qmax + V(T(0.5)));
+  }
+
+  /// g(r) = (1/2) scale k sech^2(k d) with |d| = 1/2 - |r|, for r in [-1/2, 1/2].
+  template <class V>
+  STABLEQAT_HD V derivative(V r) const noexcept {
+    return derivative_with_parameters(r).derivative;
+  }
+
+  STABLEQAT_GCC_PR105593_PUSH
+  /// g(r) and dL/dalpha at the residual r = v - round(v) of DSQ's rounding
+  /// (r in (-1/2, 1/2]: d = r + 1/2 where the level rounded up, r - 1/2 where down).
+  template <class V>
+  STABLEQAT_HD derivative_and_parameters<V, 1> derivative_with_parameters(V r) const noexcept {
+    using T = scalar_of_t<V>;
+    const V half = V(T(0.5));
+    const V d = select(r < V(T(0)), r + half, r - half);
+    const V magnitude = select(d < V(T(0)), -d, d);
+    const V minus_two_y = V(static_cast<T>(minus_two_k_)) * magnitude;  // -2 k |d|
+    const V e = exp_nonpositive(minus_two_y);  // the same bits on every backend
+    const V one_plus_e = V(T(1)) + e;
+    const V sech2 = V(T(4)) * e / (one_plus_e * one_plus_e);
+    const V t = expm1(minus_two_y);
+    const V tanh_magnitude = -t / (V(T(2)) + t);
+    const V tanh_kd = select(d < V(T(0)), -tanh_magnitude, tanh_magnitude);
+    derivative_and_parameters<V, 1> out;
+    out.derivative = V(static_cast<T>(half_scale_k_)) * sech2;
+    // (1/2) dphi/dalpha = tanh(kd)/(2 (1-alpha)^2) - scale sech^2(kd) d / (alpha (2 - alpha)).
+    out.parameters[0] =
+        stableqat::fma(V(static_cast<T>(tanh_factor_)), tanh_kd, -(V(static_cast<T>(sech_factor_)) * sech2 * d));
+    return out;
+  }
+
+  STABLEQAT_GCC_PR105593_POP
+
+ private:
+  double alpha_ = default_alpha;
+  double k_ = 0.0;
+  double scale_ = 1.0;
+  double minus_two_k_ = 0.0;   // -2 k
+  double half_scale_k_ = 0.0;  // scale k / 2: g = half_scale_k * sech^2
+  double tanh_factor_ = 0.0;   // 1 / (2 (1 - alpha)^2)
+  double sech_factor_ = 0.0;   // scale / (alpha (2 - alpha))
+  double min_derivative_ = 0.0;
+  double max_derivative_ = 0.0;
+};
+
+static_assert(learnable_surrogate<dsq_surrogate>);
+static_assert(surrogate_with_rounding<dsq_surrogate> && surrogate_with_band<dsq_surrogate> &&
+              surrogate_with_consistent_step_term<dsq_surrogate>);
+
+}  // namespace stableqat

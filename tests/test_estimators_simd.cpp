@@ -1,0 +1,143 @@
+// EWGS and the stretched elastic grid (SEQ) on exec::simd and exec::par
+// against exec::seq: they need no new reduction, so the existing SIMD loops
+// run them through the per-element templates. Forward bit-identical, dx within
+// 2 ulp, step gradients within 1e-6 of sum|terms|, par identical for any
+// thread count. DSQ (own rounding and band, learnable alpha) too: d alpha
+// within 1e-6 of sum|terms| of seq, identical on simd and par for 1..4 threads.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <algorithm>
+#include <cstddef>
+#include <limits>
+#include <random>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <stableqat/stableqat.hpp>
+
+#include "reference.hpp"
+
+namespace sq = stableqat;
+
+namespace {
+
+template <class T>
+std::size_t ulps_between(T a, T b) {
+  if (a == b) return 0;
+  if (std::isnan(a) || std::isnan(b)) return std::isnan(a) && std::isnan(b) ? 0 : 1000000;
+  std::size_t n = 0;
+  while (a != b && n < 1000000) {
+    a = std::nextafter(a, b);
+    ++n;
+  }
+  return n;
+}
+
+template <class T, class S>
+void check_against_seq(sq::quantizer<T, S> const& q, std::size_t numel, std::string const& name) {
+  CAPTURE(name);
+  const std::size_t steps_count = q.layout().step_count(numel);
+  std::mt19937 rng(17);
+  std::uniform_real_distribution<double> xs(-1.4, 1.4), dys(-2.0, 2.0), ss(0.5, 1.5);
+  std::vector<T> x(numel), dy(numel), steps(steps_count), offsets(steps_count);
+  for (std::size_t i = 0; i < numel; ++i) {
+    x[i] = static_cast<T>(xs(rng));
+    dy[i] = static_cast<T>(dys(rng));
+  }
+  for (std::size_t k = 0; k < steps_count; ++k) {
+    steps[k] = static_cast<T>(ss(rng));
+    offsets[k] = static_cast<T>(0.1 * xs(rng));
+  }
+  x[0] = std::numeric_limits<T>::quiet_NaN();
+  x[1] = std::numeric_limits<T>::infinity();
+  x[2] = -std::numeric_limits<T>::infinity();
+  // Forward: identical bits.
+  std::vector<T> y_seq(numel), y_simd(numel), y_par(numel);
+  sq::fake_quantize(sq::exec::seq, q, x, steps, y_seq, offsets);
+  sq::fake_quantize(sq::exec::simd, q, x, steps, y_simd, offsets);
+  sq::fake_quantize(sq::exec::par.with_threads(2), q, x, steps, y_par, offsets);
+  std::size_t forward_mismatch = 0;
+  for (std::size_t i = 0; i < numel; ++i) {
+    forward_mismatch += !reference::same_bits(y_seq[i], y_simd[i]) + !reference::same_bits(y_seq[i], y_par[i]);
+  }
+  CHECK(forward_mismatch == 0);
+  // Backward: dx within 2 ulp, sums within 1e-6 of sum|terms| (seq's terms bound them), par deterministic.
+  std::vector<T> dx_seq(numel), dx_simd(numel), dx_par(numel), dx_par3(numel);
+  std::vector<T> ds_seq(steps_count), ds_simd(steps_count), ds_par(steps_count), ds_par3(steps_count);
+  std::vector<T> db_seq(steps_count), db_simd(steps_count), db_par(steps_count), db_par3(steps_count);
+  std::vector<T> da_seq(1), da_simd(1), da_par(1), da_par3(1);
+  const auto backward = [&](auto const& policy, std::vector<T>& dx, std::vector<T>& ds, std::vector<T>& db,
+                            std::vector<T>& da) {
+    if constexpr (sq::learnable_surrogate<S>) {
+      sq::fake_quantize_backward(policy, q, x, steps, dy, dx, ds, offsets, db, std::span<T>(da), 1.0);
+    } else {
+      (void)da;
+      sq::fake_quantize_backward(policy, q, x, steps, dy, dx, ds, offsets, db, 1.0);
+    }
+  };
+  backward(sq::exec::seq, dx_seq, ds_seq, db_seq, da_seq);
+  backward(sq::exec::simd, dx_simd, ds_simd, db_simd, da_simd);
+  backward(sq::exec::par.with_threads(2), dx_par, ds_par, db_par, da_par);
+  backward(sq::exec::par.with_threads(3), dx_par3, ds_par3, db_par3, da_par3);
+  if constexpr (sq::learnable_surrogate<S>) {
+    // d alpha: each term |dy| * s * |dL/dalpha| <= |dy| * 1.5 * 20 for alpha >= 0.05.
+    long double bound = 0.0L;
+    for (std::size_t i = 0; i < numel; ++i) bound += 30.0L * std::fabs(static_cast<long double>(dy[i]));
+    CHECK(std::isfinite(da_seq[0]));
+    CHECK(std::fabs(static_cast<long double>(da_seq[0]) - da_simd[0]) <= 1e-6L * bound);
+    CHECK(reference::same_bits(da_simd[0], da_par[0]));
+    CHECK(reference::same_bits(da_par[0], da_par3[0]));
+    std::vector<T> dx4(numel), ds4(steps_count), db4(steps_count), da4(1);
+    backward(sq::exec::par.with_threads(4), dx4, ds4, db4, da4);
+    CHECK(reference::same_bits(da_par[0], da4[0]));
+  }
+  std::size_t worst = 0;
+  for (std::size_t i = 0; i < numel; ++i) {
+    worst = std::max(worst, std::max(ulps_between(dx_seq[i], dx_simd[i]), ulps_between(dx_seq[i], dx_par[i])));
+  }
+  CHECK(worst <= 2);
+  // Magnitudes of the step terms: |dy| * (|level| + |v|) <= |dy| * 3 bounds each.
+  long double magnitude = 0.0L;
+  for (std::size_t i = 0; i < numel; ++i) magnitude += 3.0L * std::fabs(static_cast<long double>(dy[i]));
+  for (std::size_t k = 0; k < steps_count; ++k) {
+    if (std::isnan(ds_seq[k])) {  // the NaN input's step, on every backend
+      CHECK(std::isnan(ds_simd[k]));
+      CHECK(std::isnan(ds_par[k]));
+      continue;
+    }
+    CHECK(std::fabs(ds_seq[k] - ds_simd[k]) <= 1e-6L * magnitude);
+    CHECK(std::fabs(db_seq[k] - db_simd[k]) <= 1e-6L * magnitude);
+    CHECK(reference::same_bits(ds_simd[k], ds_par[k]));
+    CHECK(reference::same_bits(ds_par[k], ds_par3[k]));
+    CHECK(reference::same_bits(db_par[k], db_par3[k]));
+  }
+}
+
+template <class T, class S>
+void check_layouts(sq::grid g, S const& s, std::string const& name) {
+  check_against_seq(sq::quantizer<T, S>{g, s, sq::per_tensor()}, 4099, name + " per_tensor");
+  check_against_seq(sq::quantizer<T, S>{g, s, sq::per_channel(67)}, 67 * 41, name + " per_channel");
+  check_against_seq(sq::quantizer<T, S>{g, s, sq::per_column(37)}, 37 * 45, name + " per_column");
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("EWGS and SEQ on exec::simd and exec::par equal exec::seq", T, float, double) {
+  check_layouts<T>(sq::signed_grid(3), sq::ewgs_surrogate{0.2}, "ewgs signed 3-bit");
+  check_layouts<T>(sq::stretched_elastic_grid(2), sq::ste{}, "seq 2-bit ste");
+  check_layouts<T>(sq::stretched_elastic_ternary_grid(), sq::fourier_surrogate<1>{0.21}, "seq ternary fourier");
+  check_layouts<T>(sq::stretched_elastic_grid(2), sq::ewgs_surrogate{0.1}, "seq 2-bit ewgs");
+}
+
+TEST_CASE_TEMPLATE("DSQ on exec::simd and exec::par equals exec::seq (forward bits, dx 2 ulp, d alpha)", T, float,
+                   double) {
+  check_layouts<T>(sq::signed_grid(4), sq::dsq_surrogate{0.2}, "dsq signed 4-bit");
+  check_layouts<T>(sq::unsigned_grid(2), sq::dsq_surrogate{0.05}, "dsq unsigned 2-bit");
+  // Big enough for several chunks on several threads (thread-count determinism).
+  check_against_seq(sq::quantizer<T, sq::dsq_surrogate>{sq::signed_grid(3), sq::dsq_surrogate{0.3}, sq::per_tensor()},
+                    (std::size_t{1} << 20) + 3, "dsq per_tensor 1M");
+  check_against_seq(sq::quantizer<T, sq::dsq_surrogate>{sq::signed_grid(3), sq::dsq_surrogate{0.3}, sq::per_column(96)},
+                    96 * 4001, "dsq per_column 384k");
+}
