@@ -29,7 +29,8 @@ if(STABLEQAT_TORCH)
   target_include_directories(stableqat_torch PRIVATE "${CMAKE_CURRENT_SOURCE_DIR}/torch")
   # libtorch's own headers are not -Wconversion clean: include them as system headers.
   target_include_directories(stableqat_torch SYSTEM PRIVATE ${TORCH_INCLUDE_DIRS})
-  target_link_libraries(stableqat_torch PRIVATE ${TORCH_LIBRARIES})
+  # stableqat::parallel: exec::par (and the ATen-band fix-up) on torch.get_num_threads() threads.
+  target_link_libraries(stableqat_torch PRIVATE stableqat::parallel ${TORCH_LIBRARIES})
   stableqat_project_options(stableqat_torch)
   # Only the registrations are the library's interface (loaded with dlopen).
   set_target_properties(stableqat_torch PROPERTIES
