@@ -25,6 +25,7 @@ if(STABLEQAT_TORCH)
   add_library(stableqat_torch SHARED
               "${CMAKE_CURRENT_SOURCE_DIR}/torch/options.cpp"
               "${CMAKE_CURRENT_SOURCE_DIR}/torch/kernels.cpp"
+              "${CMAKE_CURRENT_SOURCE_DIR}/torch/export_kernels.cpp"
               "${CMAKE_CURRENT_SOURCE_DIR}/torch/register.cpp")
   target_include_directories(stableqat_torch PRIVATE "${CMAKE_CURRENT_SOURCE_DIR}/torch")
   # libtorch's own headers are not -Wconversion clean: include them as system headers.
