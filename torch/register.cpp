@@ -27,8 +27,7 @@
 #include <tuple>
 #include <vector>
 
-#include "export_kernels.hpp"
-#include "kernels.hpp"
+#include "kernel_table.hpp"
 #include "options.hpp"
 
 namespace stableqat::torch_adapter {
@@ -130,7 +129,7 @@ Tensor fake_quantize_cpu(Tensor const& x, Tensor const& step, optional<Tensor> c
                                       static_cast<std::size_t>(xc.numel()), sc.data_ptr<scalar_t>(),
                                       has_offset ? oc.data_ptr<scalar_t>() : nullptr,
                                       static_cast<std::size_t>(sc.numel())};
-    translate_errors([&] { run_forward(o, b, at::get_num_threads()); });
+    translate_errors([&] { dispatched::run_forward(o, b, at::get_num_threads()); });
   });
   return y;
 }
@@ -172,7 +171,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> fake_quantize_backward_cpu(
                                        dstep.data_ptr<scalar_t>(),
                                        has_offset ? doffset.data_ptr<scalar_t>() : nullptr,
                                        static_cast<std::size_t>(sc.numel())};
-    translate_errors([&] { run_backward(o, b, at::get_num_threads()); });
+    translate_errors([&] { dispatched::run_backward(o, b, at::get_num_threads()); });
   });
   return {dx, dstep, doffset, Tensor()};
 }
@@ -195,7 +194,7 @@ Tensor init_step_cpu(Tensor const& x, int64_t bits, string_view grid, optional<i
   const std::string rule_name(rule);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "stableqat::init_step", [&] {
     translate_errors([&] {
-      run_init_steps<scalar_t>(o, rule_name.c_str(), xc.data_ptr<scalar_t>(), static_cast<std::size_t>(xc.numel()),
+      dispatched::run_init_steps(o, rule_name.c_str(), xc.data_ptr<scalar_t>(), static_cast<std::size_t>(xc.numel()),
                                step.data_ptr<scalar_t>());
     });
   });
@@ -245,14 +244,14 @@ Tensor quantize_to_codes_cpu(Tensor const& x, Tensor const& step, optional<Tenso
   const op_options o = export_options(codes_op, bits, grid, axis, group_size, sizes_of(x));
   check_step_count(o, "step", step, x.sizes());
   if (has_offset) check_step_count(o, "offset", *offset, x.sizes());
-  const code_storage storage = translate_errors([&] { return code_storage_of(o.grid); });
+  const code_storage storage = translate_errors([&] { return dispatched::code_storage_of(o.grid); });
   const Tensor xc = x.contiguous();
   const Tensor sc = step.contiguous();
   const Tensor oc = has_offset ? offset->contiguous() : Tensor();
   Tensor codes = at::empty(x.sizes(), x.options().dtype(code_dtype(storage)));
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "stableqat::quantize_to_codes", [&] {
     translate_errors([&] {
-      run_quantize_to_codes<scalar_t>(o, xc.data_ptr<scalar_t>(), static_cast<std::size_t>(xc.numel()),
+      dispatched::run_quantize_to_codes(o, xc.data_ptr<scalar_t>(), static_cast<std::size_t>(xc.numel()),
                                       sc.data_ptr<scalar_t>(), has_offset ? oc.data_ptr<scalar_t>() : nullptr,
                                       codes.data_ptr(), at::get_num_threads());
     });
@@ -264,18 +263,18 @@ Tensor pack_codes_cpu(Tensor const& codes, int64_t bits, string_view grid) {
   TORCH_CHECK(codes.defined() && codes.device().is_cpu() && codes.layout() == at::kStrided, pack_op,
               ": codes must be a dense CPU tensor");
   const stableqat::grid g = translate_errors([&] { return parse_grid(pack_op, bits, std::string(grid)); });
-  const code_storage storage = translate_errors([&] { return code_storage_of(g); });
+  const code_storage storage = translate_errors([&] { return dispatched::code_storage_of(g); });
   TORCH_CHECK(codes.scalar_type() == code_dtype(storage), pack_op, ": codes has dtype ", codes.scalar_type(),
               "; this grid's codes are ", code_dtype(storage), " (as quantize_to_codes returns them)");
   const Tensor cc = codes.contiguous();
   const std::size_t cols = packing_cols(cc.sizes());
   const std::size_t numel = static_cast<std::size_t>(cc.numel());
   const std::size_t rows = cols == 0 ? 0 : numel / cols;
-  const std::size_t bytes = translate_errors([&] { return packed_size(g, rows, cols); });
+  const std::size_t bytes = translate_errors([&] { return dispatched::packed_size(g, rows, cols); });
   Tensor packed = at::empty({static_cast<int64_t>(rows), static_cast<int64_t>(rows == 0 ? 0 : bytes / rows)},
                             cc.options().dtype(at::kByte));
   if (numel != 0) {
-    translate_errors([&] { run_pack_codes(g, cols, cc.data_ptr(), numel, packed.data_ptr<std::uint8_t>(), bytes); });
+    translate_errors([&] { dispatched::run_pack_codes(g, cols, cc.data_ptr(), numel, packed.data_ptr<std::uint8_t>(), bytes); });
   }
   return packed;
 }
@@ -290,13 +289,13 @@ void check_packed(const char* op, Tensor const& packed) {
 Tensor unpack_codes_cpu(Tensor const& packed, at::IntArrayRef sizes, int64_t bits, string_view grid) {
   check_packed(unpack_op, packed);
   const stableqat::grid g = translate_errors([&] { return parse_grid(unpack_op, bits, std::string(grid)); });
-  const code_storage storage = translate_errors([&] { return code_storage_of(g); });
+  const code_storage storage = translate_errors([&] { return dispatched::code_storage_of(g); });
   Tensor codes = at::empty(sizes, packed.options().dtype(code_dtype(storage)));
   const Tensor pc = packed.contiguous();
   const std::size_t numel = static_cast<std::size_t>(codes.numel());
   const std::size_t cols = packing_cols(sizes);
   translate_errors([&] {
-    run_unpack_codes(g, cols, pc.data_ptr<std::uint8_t>(), static_cast<std::size_t>(pc.numel()), codes.data_ptr(),
+    dispatched::run_unpack_codes(g, cols, pc.data_ptr<std::uint8_t>(), static_cast<std::size_t>(pc.numel()), codes.data_ptr(),
                      numel);
   });
   return codes;
@@ -318,12 +317,17 @@ Tensor dequantize_cpu(Tensor const& packed, Tensor const& step, optional<Tensor>
   const std::size_t cols = packing_cols(sizes);
   AT_DISPATCH_FLOATING_TYPES(step.scalar_type(), "stableqat::dequantize", [&] {
     translate_errors([&] {
-      run_dequantize<scalar_t>(o, cols, pc.data_ptr<std::uint8_t>(), static_cast<std::size_t>(pc.numel()),
+      dispatched::run_dequantize(o, cols, pc.data_ptr<std::uint8_t>(), static_cast<std::size_t>(pc.numel()),
                                sc.data_ptr<scalar_t>(), has_offset ? oc.data_ptr<scalar_t>() : nullptr,
                                y.data_ptr<scalar_t>(), static_cast<std::size_t>(y.numel()), at::get_num_threads());
     });
   });
   return y;
+}
+
+// The instruction set of the kernel module in use (loads it on first call).
+std::string kernel_arch_op() {
+  return kernels().arch;
 }
 
 // --- autograd ---------------------------------------------------------------------
@@ -422,6 +426,7 @@ TORCH_LIBRARY(stableqat, m) {
   m.def(
       "quantize_to_codes(Tensor x, Tensor step, Tensor? offset=None, int bits=8, str grid=\"signed\", "
       "int? axis=None, int? group_size=None) -> Tensor");
+  m.def("kernel_arch() -> str", &stableqat::torch_adapter::kernel_arch_op);
   m.def("pack_codes(Tensor codes, int bits=8, str grid=\"signed\") -> Tensor");
   m.def("unpack_codes(Tensor packed, int[] sizes, int bits=8, str grid=\"signed\") -> Tensor");
   m.def(
