@@ -40,7 +40,7 @@ void emulate_launch(sq::quantizer<T, S> const& q, std::size_t numel, cd::element
     constexpr bool offsets = decltype(with_offsets)::value;
     if (!plan.by_column) {
       for (std::size_t tile = 0; tile < rows.tiles; ++tile) {
-        cd::term_sums total;
+        stableqat::exec::term_sums total;
         for (unsigned lane = 0; lane < rows.group_lanes; ++lane) {
           const auto s = cd::row_tile_lane<Backward, offsets>(rows, b, tile, lane, levels, q.surrogate());
           total.step += s.step;
