@@ -102,7 +102,8 @@ def main():
     args = parser.parse_args()
     all_threads = os.cpu_count() or 1
     print(f"# {time.strftime('%Y-%m-%d %H:%M')} {platform.processor() or platform.machine()} "
-          f"cpus={all_threads} torch={torch.__version__} library={stableqat.library_path()}")
+          f"cpus={all_threads} torch={torch.__version__} kernels={stableqat.kernel_arch()} "
+          f"library={stableqat.library_path()}")
     print("| size | threads | call (forward+backward) | median ms | vs stableqat op |")
     print("|---|---|---|---|---|")
     for rows, cols, reps in ((args.size, args.size, args.reps), (64, 64, 200)):

@@ -7,6 +7,12 @@
 //       doffset is undefined (None) without an offset; dalpha is always undefined
 //       until an estimator with a learnable parameter (DSQ, issue 12) exists.
 //   init_step(x, bits, grid, axis?, group_size?, rule) -> step
+//   quantize_to_codes(x, step, offset?, bits, grid, axis?, group_size?) -> codes
+//   pack_codes(codes, bits, grid) -> packed [rows, bytes per row] (uint8)
+//   unpack_codes(packed, sizes, bits, grid) -> codes
+//   dequantize(packed, step, offset?, sizes, bits, grid, axis?, group_size?) -> y (step's dtype)
+//       the integer export of docs/export.md: codes int8/uint8/int16 (unsigned
+//       16-bit codes as int32), rows of x.size(-1) codes, dequantize == forward bit for bit (-0 -> +0).
 // fake_quantize has an Autograd kernel whose backward calls fake_quantize_backward
 // through the dispatcher, so autograd, TorchScript and libtorch all run the same kernels.
 #include <ATen/ATen.h>
@@ -21,7 +27,7 @@
 #include <tuple>
 #include <vector>
 
-#include "kernels.hpp"
+#include "kernel_table.hpp"
 #include "options.hpp"
 
 namespace stableqat::torch_adapter {
@@ -123,7 +129,7 @@ Tensor fake_quantize_cpu(Tensor const& x, Tensor const& step, optional<Tensor> c
                                       static_cast<std::size_t>(xc.numel()), sc.data_ptr<scalar_t>(),
                                       has_offset ? oc.data_ptr<scalar_t>() : nullptr,
                                       static_cast<std::size_t>(sc.numel())};
-    translate_errors([&] { run_forward(o, b, at::get_num_threads()); });
+    translate_errors([&] { dispatched::run_forward(o, b, at::get_num_threads()); });
   });
   return y;
 }
@@ -165,7 +171,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> fake_quantize_backward_cpu(
                                        dstep.data_ptr<scalar_t>(),
                                        has_offset ? doffset.data_ptr<scalar_t>() : nullptr,
                                        static_cast<std::size_t>(sc.numel())};
-    translate_errors([&] { run_backward(o, b, at::get_num_threads()); });
+    translate_errors([&] { dispatched::run_backward(o, b, at::get_num_threads()); });
   });
   return {dx, dstep, doffset, Tensor()};
 }
@@ -188,11 +194,140 @@ Tensor init_step_cpu(Tensor const& x, int64_t bits, string_view grid, optional<i
   const std::string rule_name(rule);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "stableqat::init_step", [&] {
     translate_errors([&] {
-      run_init_steps<scalar_t>(o, rule_name.c_str(), xc.data_ptr<scalar_t>(), static_cast<std::size_t>(xc.numel()),
+      dispatched::run_init_steps(o, rule_name.c_str(), xc.data_ptr<scalar_t>(), static_cast<std::size_t>(xc.numel()),
                                step.data_ptr<scalar_t>());
     });
   });
   return step;
+}
+
+// --- integer export ----------------------------------------------------------------
+constexpr const char* codes_op = "stableqat::quantize_to_codes";
+constexpr const char* pack_op = "stableqat::pack_codes";
+constexpr const char* unpack_op = "stableqat::unpack_codes";
+constexpr const char* dequantize_op = "stableqat::dequantize";
+
+at::ScalarType code_dtype(code_storage s) {
+  switch (s) {
+    case code_storage::int8: return at::kChar;
+    case code_storage::uint8: return at::kByte;
+    case code_storage::int16: return at::kShort;
+    case code_storage::int32: return at::kInt;
+  }
+  return at::kInt;
+}
+
+// Packing rows: the last dimension (a row-major [out, in] weight packs with cols = in).
+std::size_t packing_cols(at::IntArrayRef sizes) {
+  return sizes.empty() ? 1 : static_cast<std::size_t>(sizes.back());
+}
+
+op_options export_options(const char* op, int64_t bits, string_view grid, optional<int64_t> axis,
+                          optional<int64_t> group_size, std::vector<std::int64_t> const& sizes) {
+  return translate_errors([&] {
+    raw_options raw;
+    raw.op = op;
+    raw.bits = bits;
+    raw.grid = std::string(grid);
+    raw.axis = to_std(axis);
+    raw.group_size = to_std(group_size);
+    return parse_options(raw, sizes);
+  });
+}
+
+Tensor quantize_to_codes_cpu(Tensor const& x, Tensor const& step, optional<Tensor> const& offset, int64_t bits,
+                             string_view grid, optional<int64_t> axis, optional<int64_t> group_size) {
+  check_x(codes_op, x);
+  check_tensor(codes_op, "step", step, x);
+  const bool has_offset = offset.has_value() && offset->defined();
+  if (has_offset) check_tensor(codes_op, "offset", *offset, x);
+  const op_options o = export_options(codes_op, bits, grid, axis, group_size, sizes_of(x));
+  check_step_count(o, "step", step, x.sizes());
+  if (has_offset) check_step_count(o, "offset", *offset, x.sizes());
+  const code_storage storage = translate_errors([&] { return dispatched::code_storage_of(o.grid); });
+  const Tensor xc = x.contiguous();
+  const Tensor sc = step.contiguous();
+  const Tensor oc = has_offset ? offset->contiguous() : Tensor();
+  Tensor codes = at::empty(x.sizes(), x.options().dtype(code_dtype(storage)));
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "stableqat::quantize_to_codes", [&] {
+    translate_errors([&] {
+      dispatched::run_quantize_to_codes(o, xc.data_ptr<scalar_t>(), static_cast<std::size_t>(xc.numel()),
+                                      sc.data_ptr<scalar_t>(), has_offset ? oc.data_ptr<scalar_t>() : nullptr,
+                                      codes.data_ptr(), at::get_num_threads());
+    });
+  });
+  return codes;
+}
+
+Tensor pack_codes_cpu(Tensor const& codes, int64_t bits, string_view grid) {
+  TORCH_CHECK(codes.defined() && codes.device().is_cpu() && codes.layout() == at::kStrided, pack_op,
+              ": codes must be a dense CPU tensor");
+  const stableqat::grid g = translate_errors([&] { return parse_grid(pack_op, bits, std::string(grid)); });
+  const code_storage storage = translate_errors([&] { return dispatched::code_storage_of(g); });
+  TORCH_CHECK(codes.scalar_type() == code_dtype(storage), pack_op, ": codes has dtype ", codes.scalar_type(),
+              "; this grid's codes are ", code_dtype(storage), " (as quantize_to_codes returns them)");
+  const Tensor cc = codes.contiguous();
+  const std::size_t cols = packing_cols(cc.sizes());
+  const std::size_t numel = static_cast<std::size_t>(cc.numel());
+  const std::size_t rows = cols == 0 ? 0 : numel / cols;
+  const std::size_t bytes = translate_errors([&] { return dispatched::packed_size(g, rows, cols); });
+  Tensor packed = at::empty({static_cast<int64_t>(rows), static_cast<int64_t>(rows == 0 ? 0 : bytes / rows)},
+                            cc.options().dtype(at::kByte));
+  if (numel != 0) {
+    translate_errors([&] { dispatched::run_pack_codes(g, cols, cc.data_ptr(), numel, packed.data_ptr<std::uint8_t>(), bytes); });
+  }
+  return packed;
+}
+
+void check_packed(const char* op, Tensor const& packed) {
+  TORCH_CHECK(packed.defined() && packed.device().is_cpu() && packed.layout() == at::kStrided, op,
+              ": packed must be a dense CPU tensor");
+  TORCH_CHECK(packed.scalar_type() == at::kByte, op, ": packed has dtype ", packed.scalar_type(),
+              "; it must be uint8 (as pack_codes returns it)");
+}
+
+Tensor unpack_codes_cpu(Tensor const& packed, at::IntArrayRef sizes, int64_t bits, string_view grid) {
+  check_packed(unpack_op, packed);
+  const stableqat::grid g = translate_errors([&] { return parse_grid(unpack_op, bits, std::string(grid)); });
+  const code_storage storage = translate_errors([&] { return dispatched::code_storage_of(g); });
+  Tensor codes = at::empty(sizes, packed.options().dtype(code_dtype(storage)));
+  const Tensor pc = packed.contiguous();
+  const std::size_t numel = static_cast<std::size_t>(codes.numel());
+  const std::size_t cols = packing_cols(sizes);
+  translate_errors([&] {
+    dispatched::run_unpack_codes(g, cols, pc.data_ptr<std::uint8_t>(), static_cast<std::size_t>(pc.numel()), codes.data_ptr(),
+                     numel);
+  });
+  return codes;
+}
+
+Tensor dequantize_cpu(Tensor const& packed, Tensor const& step, optional<Tensor> const& offset, at::IntArrayRef sizes,
+                      int64_t bits, string_view grid, optional<int64_t> axis, optional<int64_t> group_size) {
+  check_packed(dequantize_op, packed);
+  check_x(dequantize_op, step);
+  const bool has_offset = offset.has_value() && offset->defined();
+  if (has_offset) check_tensor(dequantize_op, "offset", *offset, step);
+  const op_options o = export_options(dequantize_op, bits, grid, axis, group_size, sizes.vec());
+  check_step_count(o, "step", step, sizes);
+  if (has_offset) check_step_count(o, "offset", *offset, sizes);
+  const Tensor pc = packed.contiguous();
+  const Tensor sc = step.contiguous();
+  const Tensor oc = has_offset ? offset->contiguous() : Tensor();
+  Tensor y = at::empty(sizes, step.options().memory_format(at::MemoryFormat::Contiguous));
+  const std::size_t cols = packing_cols(sizes);
+  AT_DISPATCH_FLOATING_TYPES(step.scalar_type(), "stableqat::dequantize", [&] {
+    translate_errors([&] {
+      dispatched::run_dequantize(o, cols, pc.data_ptr<std::uint8_t>(), static_cast<std::size_t>(pc.numel()),
+                               sc.data_ptr<scalar_t>(), has_offset ? oc.data_ptr<scalar_t>() : nullptr,
+                               y.data_ptr<scalar_t>(), static_cast<std::size_t>(y.numel()), at::get_num_threads());
+    });
+  });
+  return y;
+}
+
+// The instruction set of the kernel module in use (loads it on first call).
+std::string kernel_arch_op() {
+  return kernels().arch;
 }
 
 // --- autograd ---------------------------------------------------------------------
@@ -288,12 +423,25 @@ TORCH_LIBRARY(stableqat, m) {
   m.def(
       "init_step(Tensor x, int bits, str grid=\"signed\", int? axis=None, int? group_size=None, "
       "str rule=\"official\") -> Tensor");
+  m.def(
+      "quantize_to_codes(Tensor x, Tensor step, Tensor? offset=None, int bits=8, str grid=\"signed\", "
+      "int? axis=None, int? group_size=None) -> Tensor");
+  m.def("kernel_arch() -> str", &stableqat::torch_adapter::kernel_arch_op);
+  m.def("pack_codes(Tensor codes, int bits=8, str grid=\"signed\") -> Tensor");
+  m.def("unpack_codes(Tensor packed, int[] sizes, int bits=8, str grid=\"signed\") -> Tensor");
+  m.def(
+      "dequantize(Tensor packed, Tensor step, Tensor? offset, int[] sizes, int bits=8, str grid=\"signed\", "
+      "int? axis=None, int? group_size=None) -> Tensor");
 }
 
 TORCH_LIBRARY_IMPL(stableqat, CPU, m) {
   m.impl("fake_quantize", &stableqat::torch_adapter::fake_quantize_cpu);
   m.impl("fake_quantize_backward", &stableqat::torch_adapter::fake_quantize_backward_cpu);
   m.impl("init_step", &stableqat::torch_adapter::init_step_cpu);
+  m.impl("quantize_to_codes", &stableqat::torch_adapter::quantize_to_codes_cpu);
+  m.impl("pack_codes", &stableqat::torch_adapter::pack_codes_cpu);
+  m.impl("unpack_codes", &stableqat::torch_adapter::unpack_codes_cpu);
+  m.impl("dequantize", &stableqat::torch_adapter::dequantize_cpu);
 }
 
 // Tensors on other devices reach the CPU kernels' device checks (a clear error

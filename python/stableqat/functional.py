@@ -97,3 +97,13 @@ def init_step(x: torch.Tensor, bits: int, *, grid: str = "signed", axis: Optiona
     """
     with torch.no_grad():
         return torch.ops.stableqat.init_step(x.detach(), int(bits), grid, axis, group_size, rule)
+
+
+def kernel_arch() -> str:
+    """Instruction set of the op library's kernel module in use: 'avx512', 'avx2' or 'sse2'.
+
+    Chosen at first use from the CPU (the widest it and the OS support), or
+    forced with the environment variable STABLEQAT_TORCH_ARCH=sse2|avx2|avx512
+    (set before the first op call; an unsupported choice raises RuntimeError).
+    """
+    return torch.ops.stableqat.kernel_arch()
