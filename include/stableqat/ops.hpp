@@ -87,12 +87,7 @@ void check_parameter_gradients(const char* function, exec::backward_arguments<T,
     detail::throw_invalid_argument(function, "dparameters.size()", dparameters.size(),
                                    "differs from the surrogate's parameter count " + std::to_string(count));
   }
-  exec::validation::check_disjoint(function, {"dparameters", dparameters},
-                                   {{"x", a.x}, {"steps", a.steps}, {"dy", a.dy}, {"dx", a.dx}, {"dsteps", a.dsteps}});
-  if (a.has_offsets) {
-    exec::validation::check_disjoint(function, {"dparameters", dparameters},
-                                     {{"offsets", a.offsets}, {"doffsets", a.doffsets}});
-  }
+  exec::validation::check_parameter_gradients_disjoint(function, dparameters, a);
 }
 
 /// Step and offset values must be positive and finite / finite; read where the

@@ -224,5 +224,17 @@ void check_backward_shapes(const char* function, step_layout const& layout, back
   }
 }
 
+/// The gradients of a surrogate's learnable parameters share memory with no
+/// other buffer of the call.
+template <real_scalar T, class E>
+void check_parameter_gradients_disjoint(const char* function, std::span<T> dparameters,
+                                        backward_arguments<T, E> const& a) {
+  check_disjoint(function, {"dparameters", dparameters},
+                 {{"x", a.x}, {"steps", a.steps}, {"dy", a.dy}, {"dx", a.dx}, {"dsteps", a.dsteps}});
+  if (a.has_offsets) {
+    check_disjoint(function, {"dparameters", dparameters}, {{"offsets", a.offsets}, {"doffsets", a.doffsets}});
+  }
+}
+
 }  // namespace validation
 }  // namespace stableqat::exec

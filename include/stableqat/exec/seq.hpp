@@ -87,12 +87,14 @@ struct backend<sequenced_policy> {
     for (std::size_t k = 0; k < offset_sums.size(); ++k) {
       a.doffsets[k] = static_cast<T>(a.grad_scale * offset_sums[k]);
     }
-    for (std::size_t j = 0; j < P && j < dparameters.size(); ++j) {
-      double total = 0.0;
-      for (std::size_t k = 0; k < a.steps.size(); ++k) {
-        total += static_cast<double>(a.steps[k]) * parameter_sums[k * P + j];
+    if constexpr (P > 0) {
+      for (std::size_t j = 0; j < P && j < dparameters.size(); ++j) {
+        double total = 0.0;
+        for (std::size_t k = 0; k < a.steps.size(); ++k) {
+          total += static_cast<double>(a.steps[k]) * parameter_sums[k * P + j];
+        }
+        dparameters[j] = static_cast<T>(total);
       }
-      dparameters[j] = static_cast<T>(total);
     }
   }
 };
