@@ -5,4 +5,7 @@ if(STABLEQAT_WITH_XSIMD)
   target_link_libraries(test_simd_par PRIVATE stableqat::parallel)
   # EWGS and the stretched elastic grid through the same SIMD loops (issue 12).
   stableqat_add_test(test_estimators_simd SOURCES test_estimators_simd.cpp LABELS simd)
+  # bfloat16 / float16 storage computed in float on exec::seq / simd / par (issue 14).
+  stableqat_add_test(test_half_storage SOURCES test_half_storage.cpp LABELS simd)
+  target_link_libraries(test_half_storage PRIVATE stableqat::parallel)
 endif()

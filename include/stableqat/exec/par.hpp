@@ -13,6 +13,7 @@
 // stableqat::parallel) exec::par is exec::simd.
 #pragma once
 
+#include <concepts>
 #include <cstddef>
 #include <span>
 #include <vector>
@@ -24,6 +25,7 @@
 #include "simd/dispatch.hpp"
 #include "simd/plan.hpp"
 #include "simd/runner.hpp"
+#include "storage.hpp"
 
 #if defined(_OPENMP)
 #include <omp.h>
@@ -100,8 +102,12 @@ struct backend<parallel_policy> {
   /// As exec::simd: own rounding and band, one learnable parameter (DSQ).
   static constexpr bool supports_estimator_surrogates = true;
 
-  template <real_scalar T, class S>
-  static void forward(parallel_policy policy, quantizer<T, S> const& q, forward_arguments<T> const& a) {
+  /// As exec::simd: bfloat16 and float16 tensors computed in float.
+  template <class E, class T>
+  static constexpr bool stores = host_half_storage<E> && std::same_as<T, float>;
+
+  template <real_scalar T, class E, class S>
+  static void forward(parallel_policy policy, quantizer<T, S> const& q, forward_arguments<T, E> const& a) {
     const int threads = par_detail::resolve_threads(policy);
 #if defined(_OPENMP)
     if (par_detail::runs_in_parallel(threads, a.x.size())) {
@@ -113,15 +119,15 @@ struct backend<parallel_policy> {
     simd_detail::run_forward(simd_detail::sequential_runner{}, q, a);
   }
 
-  template <real_scalar T, class S>
-  static void backward(parallel_policy policy, quantizer<T, S> const& q, backward_arguments<T> const& a) {
+  template <real_scalar T, class E, class S>
+  static void backward(parallel_policy policy, quantizer<T, S> const& q, backward_arguments<T, E> const& a) {
     backward(policy, q, a, std::span<T>{});
   }
 
   /// Backward that also writes the learnable parameter's gradient (see
   /// simd/dispatch.hpp); an empty span for surrogates without one.
-  template <real_scalar T, class S>
-  static void backward(parallel_policy policy, quantizer<T, S> const& q, backward_arguments<T> const& a,
+  template <real_scalar T, class E, class S>
+  static void backward(parallel_policy policy, quantizer<T, S> const& q, backward_arguments<T, E> const& a,
                        std::span<T> dparameters) {
     const int threads = par_detail::resolve_threads(policy);
 #if defined(_OPENMP)

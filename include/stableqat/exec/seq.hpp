@@ -2,8 +2,11 @@
 //
 // Plain loops over the per-element templates of core/lsq.hpp with V = T. The
 // other backends are tested against this one; it favours obviousness over speed.
+// Elements stored as bfloat16/float16 (exec/storage.hpp) are widened to float
+// when read and rounded to storage once when written.
 #pragma once
 
+#include <concepts>
 #include <cstddef>
 #include <span>
 #include <vector>
@@ -12,6 +15,7 @@
 #include "../quantizer.hpp"
 #include "arguments.hpp"
 #include "policy.hpp"
+#include "storage.hpp"
 
 namespace stableqat::exec {
 
@@ -36,19 +40,25 @@ struct backend<sequenced_policy> {
   /// Runs every surrogate hook of surrogates/concepts.hpp, including learnable parameters.
   static constexpr bool supports_estimator_surrogates = true;
 
-  template <real_scalar T, class S>
-  static void forward(sequenced_policy, quantizer<T, S> const& q, forward_arguments<T> const& a) {
+  /// Stores bfloat16 and float16 tensors computed in float (exec/storage.hpp).
+  template <class E, class T>
+  static constexpr bool stores = host_half_storage<E> && std::same_as<T, float>;
+
+  template <real_scalar T, class E, class S>
+  static void forward(sequenced_policy, quantizer<T, S> const& q, forward_arguments<T, E> const& a) {
+    using traits = storage_traits<E>;
     visit_kernel<T>(q.grid(), a.has_offsets, [&](auto const& levels, auto with_offsets) {
       for_each_element_step(q.layout(), a.x.size(), [&](std::size_t i, std::size_t k) {
         const T step = a.steps[k];
-        a.y[i] = fake_quantize_element(a.x[i], step, T(1) / step, offset_of(a.offsets, k, with_offsets), levels,
-                                       q.surrogate());
+        a.y[i] = traits::to_storage(fake_quantize_element(traits::to_compute(a.x[i]), step, T(1) / step,
+                                                          offset_of(a.offsets, k, with_offsets), levels,
+                                                          q.surrogate()));
       });
     });
   }
 
-  template <real_scalar T, class S>
-  static void backward(sequenced_policy policy, quantizer<T, S> const& q, backward_arguments<T> const& a) {
+  template <real_scalar T, class E, class S>
+  static void backward(sequenced_policy policy, quantizer<T, S> const& q, backward_arguments<T, E> const& a) {
     backward(policy, q, a, std::span<T>{});
   }
 
@@ -57,9 +67,10 @@ struct backend<sequenced_policy> {
   /// memory order and in double, of the element's parameter term j), the
   /// products added in step order (no grad_scale). dparameters.size() ==
   /// surrogate_parameter_count<S> (checked by the front-end).
-  template <real_scalar T, class S>
-  static void backward(sequenced_policy, quantizer<T, S> const& q, backward_arguments<T> const& a,
+  template <real_scalar T, class E, class S>
+  static void backward(sequenced_policy, quantizer<T, S> const& q, backward_arguments<T, E> const& a,
                        std::span<T> dparameters) {
+    using traits = storage_traits<E>;
     constexpr std::size_t P = surrogate_parameter_count<S>;
     // Element terms are formed in T and summed in double, in memory order.
     std::vector<double> step_sums(a.steps.size(), 0.0);
@@ -67,9 +78,10 @@ struct backend<sequenced_policy> {
     std::vector<double> parameter_sums(P * a.steps.size(), 0.0);
     visit_kernel<T>(q.grid(), a.has_offsets, [&](auto const& levels, auto with_offsets) {
       for_each_element_step(q.layout(), a.x.size(), [&](std::size_t i, std::size_t k) {
-        const auto g = fake_quantize_backward_element(a.x[i], a.dy[i], T(1) / a.steps[k],
-                                                      offset_of(a.offsets, k, with_offsets), levels, q.surrogate());
-        a.dx[i] = g.dx;
+        const auto g = fake_quantize_backward_element(traits::to_compute(a.x[i]), traits::to_compute(a.dy[i]),
+                                                      T(1) / a.steps[k], offset_of(a.offsets, k, with_offsets),
+                                                      levels, q.surrogate());
+        a.dx[i] = traits::to_storage(g.dx);
         step_sums[k] += static_cast<double>(g.dstep);
         if constexpr (decltype(with_offsets)::value) {
           offset_sums[k] += static_cast<double>(g.doffset);

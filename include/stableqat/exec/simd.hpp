@@ -29,11 +29,14 @@
 //    bit for bit.
 #pragma once
 
+#include <concepts>
+
 #include "../quantizer.hpp"
 #include "arguments.hpp"
 #include "policy.hpp"
 #include "simd/dispatch.hpp"
 #include "simd/runner.hpp"
+#include "storage.hpp"
 
 namespace stableqat::exec {
 
@@ -48,19 +51,24 @@ struct backend<simd_policy> {
   /// band, and one learnable parameter (DSQ), summed like dsteps.
   static constexpr bool supports_estimator_surrogates = true;
 
-  template <real_scalar T, class S>
-  static void forward(simd_policy, quantizer<T, S> const& q, forward_arguments<T> const& a) {
+  /// Stores bfloat16 and float16 tensors computed in float: batches are
+  /// widened on load and rounded once on store (simd/storage_access.hpp).
+  template <class E, class T>
+  static constexpr bool stores = host_half_storage<E> && std::same_as<T, float>;
+
+  template <real_scalar T, class E, class S>
+  static void forward(simd_policy, quantizer<T, S> const& q, forward_arguments<T, E> const& a) {
     simd_detail::run_forward(simd_detail::sequential_runner{}, q, a);
   }
 
-  template <real_scalar T, class S>
-  static void backward(simd_policy, quantizer<T, S> const& q, backward_arguments<T> const& a) {
+  template <real_scalar T, class E, class S>
+  static void backward(simd_policy, quantizer<T, S> const& q, backward_arguments<T, E> const& a) {
     simd_detail::run_backward(simd_detail::sequential_runner{}, q, a);
   }
 
   /// Backward that also writes the learnable parameter's gradient (see simd/dispatch.hpp).
-  template <real_scalar T, class S>
-  static void backward(simd_policy, quantizer<T, S> const& q, backward_arguments<T> const& a,
+  template <real_scalar T, class E, class S>
+  static void backward(simd_policy, quantizer<T, S> const& q, backward_arguments<T, E> const& a,
                        std::span<T> dparameters) {
     simd_detail::run_backward(simd_detail::sequential_runner{}, q, a, dparameters);
   }

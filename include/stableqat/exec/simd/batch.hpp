@@ -12,8 +12,10 @@
 #include <xsimd/xsimd.hpp>
 
 #include "../../core/lsq.hpp"
+#include "../storage.hpp"
 #include "clamp.hpp"
 #include "fused_multiply_add.hpp"
+#include "storage_access.hpp"
 #include "streaming.hpp"
 
 namespace stableqat::exec::simd_detail {
@@ -23,11 +25,17 @@ using arch = xsimd::default_arch;
 template <class T>
 using batch = xsimd::batch<T, arch>;
 
-/// V's worth of elements at p: *p for a scalar, an unaligned batch load otherwise.
-template <class V, class T>
-inline V load(T const* p) noexcept {
-  if constexpr (std::is_same_v<V, T>) {
+/// V's worth of elements at p: *p for a scalar, an unaligned batch load
+/// otherwise; 16-bit storage (E = bfloat16, float16) is widened to float
+/// (storage_access.hpp), the one load point of every kernel.
+template <class V, class E>
+inline V load(E const* p) noexcept {
+  if constexpr (std::is_same_v<V, E>) {
     return *p;
+  } else if constexpr (host_half_storage<E> && std::is_same_v<V, float>) {
+    return storage_traits<E>::to_compute(*p);
+  } else if constexpr (host_half_storage<E>) {
+    return load_storage<typename V::arch_type>(p);
   } else {
     return V::load_unaligned(p);
   }
@@ -35,10 +43,16 @@ inline V load(T const* p) noexcept {
 
 /// Writes v to p; whole batches with a streaming store when Stream (p is then
 /// aligned to the register width, see use_streaming_stores in dispatch.hpp).
-template <bool Stream, class T, class V>
-inline void store(T* p, V const& v) noexcept {
-  if constexpr (std::is_same_v<V, T>) {
+/// 16-bit storage is rounded to nearest even once here (never streamed).
+template <bool Stream, class E, class V>
+inline void store(E* p, V const& v) noexcept {
+  if constexpr (std::is_same_v<V, E>) {
     *p = v;
+  } else if constexpr (host_half_storage<E> && std::is_same_v<V, float>) {
+    *p = storage_traits<E>::to_storage(v);
+  } else if constexpr (host_half_storage<E>) {
+    static_assert(!Stream, "16-bit outputs are written with plain stores (use_streaming_stores)");
+    store_storage<typename V::arch_type>(p, v);
   } else if constexpr (Stream) {
     stream_store(p, v);
   } else {

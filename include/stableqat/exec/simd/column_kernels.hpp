@@ -57,8 +57,8 @@ struct column_parameters {
 
 /// y over one segment of a super row: the n elements at x/y hold pattern
 /// positions 0 .. n-1 of the block and start at tensor element `begin`.
-template <bool Stream, bool WithOffsets, class T, class Levels, class S>
-void forward_column_segment(T const* x, T* y, std::size_t begin, std::size_t n,
+template <bool Stream, bool WithOffsets, class T, class E, class Levels, class S>
+void forward_column_segment(E const* x, E* y, std::size_t begin, std::size_t n,
                             column_parameters<T, WithOffsets> const& c, Levels const& levels,
                             S const& surrogate) noexcept {
   transform<T>(begin, n, [&]<class V>(std::size_t i, auto) {
@@ -69,8 +69,8 @@ void forward_column_segment(T const* x, T* y, std::size_t begin, std::size_t n,
 
 /// dx over one segment; adds each element's terms to step_sums[j] /
 /// offset_sums[j] (one sum per pattern position, so batching does not change the bits).
-template <bool Stream, bool WithOffsets, class T, class Levels, class S>
-void backward_column_segment(T const* x, T const* dy, T* dx, std::size_t begin, std::size_t n,
+template <bool Stream, bool WithOffsets, class T, class E, class Levels, class S>
+void backward_column_segment(E const* x, E const* dy, E* dx, std::size_t begin, std::size_t n,
                              column_parameters<T, WithOffsets> const& c, Levels const& levels, S const& surrogate,
                              double* step_sums, double* offset_sums, double* parameter_sums) noexcept {
   transform<T>(begin, n, [&]<class V>(std::size_t i, auto) {
@@ -90,10 +90,10 @@ void backward_column_segment(T const* x, T const* dy, T* dx, std::size_t begin, 
 }
 
 /// Forward for per_column (a chunk_loop).
-template <bool Stream, bool WithOffsets, class T, class Levels, class S>
+template <bool Stream, bool WithOffsets, class T, class E, class Levels, class S>
 class column_forward {
  public:
-  column_forward(forward_arguments<T> const& a, Levels const& levels, S const& surrogate,
+  column_forward(forward_arguments<T, E> const& a, Levels const& levels, S const& surrogate,
                  std::size_t channels) noexcept
       : a_(a), levels_(levels), surrogate_(surrogate),
         plan_(column_plan::make(a.x.size(), channels, batch<T>::size)) {}
@@ -119,7 +119,7 @@ class column_forward {
   }
 
  private:
-  forward_arguments<T> const& a_;
+  forward_arguments<T, E> const& a_;
   Levels levels_;
   S const& surrogate_;
   column_plan plan_;
@@ -131,7 +131,7 @@ class column_forward {
 /// otherwise the per-position partials of the row ranges are added in range
 /// order by consume(). Positions j * channels + c (j < m) are folded into
 /// column c last.
-template <bool Stream, bool WithOffsets, class T, class Levels, class S>
+template <bool Stream, bool WithOffsets, class T, class E, class Levels, class S>
 class column_backward {
   static constexpr bool WithParameter = surrogate_parameter_count<S> > 0;
 
@@ -144,7 +144,7 @@ class column_backward {
   };
 
   /// parameter_sums: one per column, for a surrogate with a learnable parameter.
-  column_backward(backward_arguments<T> const& a, Levels const& levels, S const& surrogate,
+  column_backward(backward_arguments<T, E> const& a, Levels const& levels, S const& surrogate,
                   std::size_t channels, double* parameter_sums = nullptr) noexcept
       : a_(a), levels_(levels), surrogate_(surrogate), plan_(column_plan::make(a.x.size(), channels, batch<T>::size)),
         parameter_sums_(parameter_sums) {}
@@ -249,7 +249,7 @@ class column_backward {
     }
   }
 
-  backward_arguments<T> const& a_;
+  backward_arguments<T, E> const& a_;
   Levels levels_;
   S const& surrogate_;
   column_plan plan_;

@@ -19,12 +19,15 @@
 
 namespace stableqat::exec::simd_detail {
 
+/// Elements are stored as E (T, or 16-bit storage computed in T = float:
+/// load/store in batch.hpp widen and round), steps and sums are T / double.
+///
 /// y[i] = fake_quantize_element(x[i]) for the n elements of a piece that starts
 /// at tensor element `begin`, all with one step and offset.
 /// (The 6-argument fake_quantize_element: the surrogate's own rounding where it
 /// has one, e.g. DSQ; the plain grid rounding, same code, for the others.)
-template <bool Stream, class T, class Offset, class Levels, class S>
-void forward_row_piece(T const* x, T* y, std::size_t begin, std::size_t n, T step, Offset offset,
+template <bool Stream, class T, class E, class Offset, class Levels, class S>
+void forward_row_piece(E const* x, E* y, std::size_t begin, std::size_t n, T step, Offset offset,
                        Levels const& levels, S const& surrogate) noexcept {
   const T inv_step = T(1) / step;
   transform<T>(begin, n, [&]<class V>(std::size_t i, auto) {
@@ -38,11 +41,11 @@ void forward_row_piece(T const* x, T* y, std::size_t begin, std::size_t n, T ste
 /// Flattened (GCC, Clang): GCC 12 -O3 -march=native otherwise leaves the batch
 /// element, the surrogate or the block sum out of line in the pair loop once
 /// its inline budget runs out (a call per batch, clobbering every vector register).
-template <bool Stream, bool WithOffsets, class T, class Offset, class Levels, class S>
+template <bool Stream, bool WithOffsets, class T, class E, class Offset, class Levels, class S>
 #if defined(__GNUC__)
 [[gnu::flatten]]
 #endif
-term_sums backward_row_piece(T const* x, T const* dy, T* dx, std::size_t begin, std::size_t n, T step,
+term_sums backward_row_piece(E const* x, E const* dy, E* dx, std::size_t begin, std::size_t n, T step,
                              Offset offset, Levels const& levels_in, S const& surrogate_in) noexcept {
   // Local copies: the compiler can then prove that the dx stores do not change
   // them and hoists the broadcasts of grid bounds and surrogate coefficients.
@@ -60,10 +63,10 @@ term_sums backward_row_piece(T const* x, T const* dy, T* dx, std::size_t begin, 
 }
 
 /// Forward over a row_plan (a chunk_loop): chunk c runs independently of every other chunk.
-template <bool Stream, bool WithOffsets, class T, class Levels, class S>
+template <bool Stream, bool WithOffsets, class T, class E, class Levels, class S>
 class row_forward {
  public:
-  row_forward(forward_arguments<T> const& a, Levels const& levels, S const& surrogate,
+  row_forward(forward_arguments<T, E> const& a, Levels const& levels, S const& surrogate,
               std::size_t row_length) noexcept
       : a_(a), levels_(levels), surrogate_(surrogate), plan_{a.x.size(), row_length} {}
 
@@ -82,7 +85,7 @@ class row_forward {
   }
 
  private:
-  forward_arguments<T> const& a_;
+  forward_arguments<T, E> const& a_;
   Levels levels_;
   S const& surrogate_;
   row_plan plan_;
@@ -94,7 +97,7 @@ class row_forward {
 /// A surrogate with a learnable parameter also gets each row's parameter
 /// sum, written to parameter_sums[row] (the caller multiplies by the steps
 /// and adds them in row order).
-template <bool Stream, bool WithOffsets, class T, class Levels, class S>
+template <bool Stream, bool WithOffsets, class T, class E, class Levels, class S>
 class row_backward {
  public:
   struct piece_result {
@@ -107,7 +110,7 @@ class row_backward {
     piece_result pieces[2];
   };
 
-  row_backward(backward_arguments<T> const& a, Levels const& levels, S const& surrogate,
+  row_backward(backward_arguments<T, E> const& a, Levels const& levels, S const& surrogate,
                std::size_t row_length, double* parameter_sums = nullptr) noexcept
       : a_(a), levels_(levels), surrogate_(surrogate), plan_{a.x.size(), row_length},
         parameter_sums_(parameter_sums) {}
@@ -171,7 +174,7 @@ class row_backward {
     }
   }
 
-  backward_arguments<T> const& a_;
+  backward_arguments<T, E> const& a_;
   Levels levels_;
   S const& surrogate_;
   row_plan plan_;
