@@ -55,11 +55,14 @@ def median_time(fn, reps):
     return statistics.median(times)
 
 
-def cases(rows, cols):
+def cases(rows, cols, dtype=torch.float32):
+    """Calls on a [rows, cols] weight of `dtype`; bfloat16: x and dy bfloat16, the op's step float32
+    (computed in float, y and dx rounded to bfloat16), the eager formula all in bfloat16 (as a
+    bfloat16 model runs it); ATen's learnable fake quant has no bfloat16 CPU kernel (torch 1.13)."""
     g = torch.Generator().manual_seed(0)
-    w = torch.randn(rows, cols, generator=g) * 0.02
-    dy = torch.randn(rows, cols, generator=g)
-    s = (w.abs().amax(1) / QMAX).contiguous()
+    w = (torch.randn(rows, cols, generator=g) * 0.02).to(dtype)
+    dy = torch.randn(rows, cols, generator=g).to(dtype)
+    s = (w.float().abs().amax(1) / QMAX).contiguous()
 
     def ours(estimator, band="official"):
         x = w.clone().requires_grad_()
@@ -84,13 +87,16 @@ def cases(rows, cols):
 
     def paper():
         x = w.clone().requires_grad_()
-        step = s.reshape(-1, 1).clone().requires_grad_()
+        step = s.reshape(-1, 1).to(dtype).clone().requires_grad_()
 
         def run():
             x.grad = step.grad = None
             PaperEq10.apply(x, step, 0.21).backward(dy)
         return run
 
+    if dtype != torch.float32:
+        return {"stableqat op (StableQAT K=1)": ours("stableqat"), "stableqat op (STE, ATen band)": ours("ste", "aten"),
+                "eager paper Eq. 10": paper()}
     return {"stableqat op (StableQAT K=1)": ours("stableqat"), "stableqat op (STE, ATen band)": ours("ste", "aten"),
             "ATen learnable per-channel": aten(), "eager paper Eq. 10": paper()}
 
@@ -104,16 +110,19 @@ def main():
     print(f"# {time.strftime('%Y-%m-%d %H:%M')} {platform.processor() or platform.machine()} "
           f"cpus={all_threads} torch={torch.__version__} kernels={stableqat.kernel_arch()} "
           f"library={stableqat.library_path()}")
-    print("| size | threads | call (forward+backward) | median ms | vs stableqat op |")
-    print("|---|---|---|---|---|")
-    for rows, cols, reps in ((args.size, args.size, args.reps), (64, 64, 200)):
+    print("| size | dtype | threads | call (forward+backward) | median ms | vs stableqat op |")
+    print("|---|---|---|---|---|---|")
+    runs = ((args.size, args.size, args.reps, torch.float32), (args.size, args.size, args.reps, torch.bfloat16),
+            (64, 64, 200, torch.float32))
+    for rows, cols, reps, dtype in runs:
         for threads in sorted({1, all_threads}):
             torch.set_num_threads(threads)
-            results = {name: median_time(fn, reps) for name, fn in cases(rows, cols).items()}
+            results = {name: median_time(fn, reps) for name, fn in cases(rows, cols, dtype).items()}
             base = results["stableqat op (StableQAT K=1)"]
             for name, t in results.items():
                 unit = f"{t * 1e3:.3f}" if rows * cols > 1e5 else f"{t * 1e6:.1f} us"
-                print(f"| {rows}x{cols} | {threads} | {name} | {unit} | {t / base:.2f}x |")
+                print(f"| {rows}x{cols} | {str(dtype).replace('torch.', '')} | {threads} | {name} | {unit} | "
+                      f"{t / base:.2f}x |")
 
 
 if __name__ == "__main__":

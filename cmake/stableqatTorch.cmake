@@ -34,7 +34,9 @@ if(STABLEQAT_TORCH)
     set(_stableqat_torch_arches generic)
   endif()
   set(_stableqat_torch_flags_sse2 -march=x86-64 -mtune=generic)
-  set(_stableqat_torch_flags_avx2 -march=x86-64 -mtune=generic -mavx2 -mfma)
+  # -mf16c: float16 tensors convert in registers (every AVX2 + FMA CPU has F16C;
+  # dispatch.cpp checks it too). The avx512 module converts with AVX-512F itself.
+  set(_stableqat_torch_flags_avx2 -march=x86-64 -mtune=generic -mavx2 -mfma -mf16c)
   set(_stableqat_torch_flags_avx512 -march=x86-64 -mtune=generic -mavx2 -mfma -mavx512f -mavx512cd -mavx512dq
                                     -mavx512bw -mavx512vl)
   set(_stableqat_torch_flags_generic "")

@@ -23,7 +23,7 @@
 namespace stableqat::torch_adapter {
 
 /// Bumped whenever kernel_table or the buffer structs change: a stale module is refused.
-inline constexpr int kernel_table_version = 1;
+inline constexpr int kernel_table_version = 2;
 
 /// Entry points of one kernel module (all torch-free, raw contiguous buffers).
 struct kernel_table {
@@ -33,6 +33,10 @@ struct kernel_table {
   void (*forward_d)(op_options const&, forward_buffers<double> const&, int);
   void (*backward_f)(op_options const&, backward_buffers<float> const&, int);
   void (*backward_d)(op_options const&, backward_buffers<double> const&, int);
+  void (*forward_bf16)(op_options const&, forward_buffers<float, bfloat16> const&, int);
+  void (*forward_f16)(op_options const&, forward_buffers<float, float16> const&, int);
+  void (*backward_bf16)(op_options const&, backward_buffers<float, bfloat16> const&, int);
+  void (*backward_f16)(op_options const&, backward_buffers<float, float16> const&, int);
   void (*init_steps_f)(op_options const&, const char*, const float*, std::size_t, float*);
   void (*init_steps_d)(op_options const&, const char*, const double*, std::size_t, double*);
   void (*codes_f)(op_options const&, const float*, std::size_t, const float*, const float*, void*, int);
@@ -65,6 +69,18 @@ inline void run_backward(op_options const& o, backward_buffers<float> const& b, 
 }
 inline void run_backward(op_options const& o, backward_buffers<double> const& b, int t) {
   kernels().backward_d(o, b, t);
+}
+inline void run_forward(op_options const& o, forward_buffers<float, bfloat16> const& b, int t) {
+  kernels().forward_bf16(o, b, t);
+}
+inline void run_forward(op_options const& o, forward_buffers<float, float16> const& b, int t) {
+  kernels().forward_f16(o, b, t);
+}
+inline void run_backward(op_options const& o, backward_buffers<float, bfloat16> const& b, int t) {
+  kernels().backward_bf16(o, b, t);
+}
+inline void run_backward(op_options const& o, backward_buffers<float, float16> const& b, int t) {
+  kernels().backward_f16(o, b, t);
 }
 inline void run_init_steps(op_options const& o, const char* rule, const float* x, std::size_t n, float* s) {
   kernels().init_steps_f(o, rule, x, n, s);

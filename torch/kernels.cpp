@@ -5,6 +5,8 @@
 #include <array>
 #include <cmath>
 #include <span>
+#include <string>
+#include <type_traits>
 #include <vector>
 
 #include <stableqat/stableqat.hpp>
@@ -41,6 +43,29 @@ void with_surrogate(op_options const& o, F&& f) {
   }
 }
 
+// 16-bit storage (bfloat16 / float16 x) is compiled for STE and the paper's
+// one-harmonic StableQAT surrogate only, which keeps the three kernel modules'
+// compile time in budget; other estimators raise unsupported_feature (Python:
+// NotImplementedError) in the forward call already, before anything is written.
+void check_16bit_estimator(op_options const& o) {
+  if (o.estimator == estimator_kind::fourier && o.harmonics != 1) {
+    throw unsupported_feature(std::string(o.op) + ": harmonics = " + std::to_string(o.harmonics) +
+                              " is not compiled for bfloat16/float16 x (supported there: estimator 'ste', "
+                              "'stableqat' with harmonics=1); use float32 x");
+  }
+}
+
+// with_surrogate for 16-bit storage: the estimators check_16bit_estimator admits.
+template <class F>
+void with_16bit_surrogate(op_options const& o, F&& f) {
+  check_16bit_estimator(o);
+  if (o.estimator == estimator_kind::ste) {
+    f(ste{});
+  } else {
+    f(make_fourier<1>(o.fourier_params));
+  }
+}
+
 // Pieces of at most this many elements, each inside one step's run of
 // elements: the ATen-band fix-up sums each piece in double and then the pieces
 // of a step in order, so dsteps do not depend on the thread count.
@@ -52,9 +77,10 @@ constexpr std::size_t band_piece = std::size_t{1} << 16;
 // The library's pass (band qmin <= v <= qmax) gave those elements dx = 0 and the
 // step term dy * level (level = n, the grid edge); ATen's band gives them
 // dx = g(r) dy, the step term dy * (n - v) and the offset term dy * (1 - g).
-template <class T, class Surrogate>
-void aten_band_fixup(op_options const& o, backward_buffers<T> const& b, Surrogate const& surrogate,
+template <class T, class E, class Surrogate>
+void aten_band_fixup(op_options const& o, backward_buffers<T, E> const& b, Surrogate const& surrogate,
                      double grad_scale, int threads) {
+  using storage = exec::storage_traits<E>;  // 16-bit x, dy, dx: widened, dx rounded once
   const T qmin = static_cast<T>(o.grid.qmin());
   const T qmax = static_cast<T>(o.grid.qmax());
   T lo = qmin - T(0.5);
@@ -85,14 +111,15 @@ void aten_band_fixup(op_options const& o, backward_buffers<T> const& b, Surrogat
     double ds = 0.0;
     double db = 0.0;
     for (std::size_t i = begin; i < end; ++i) {
-      const T v = offsets ? (b.x[i] - offset) * inv : b.x[i] * inv;
+      const T xi = storage::to_compute(b.x[i]);
+      const T v = offsets ? (xi - offset) * inv : xi * inv;
       const bool low = v >= lo && v < qmin;
       const bool high = v > qmax && v <= hi;
       if (low || high) {
         const T n = low ? qmin : qmax;
         const T g = surrogate.derivative(v - n);
-        const T d = b.dy[i];
-        b.dx[i] = g * d;
+        const T d = storage::to_compute(b.dy[i]);
+        b.dx[i] = storage::to_storage(g * d);
         ds -= static_cast<double>(d) * static_cast<double>(v);
         if (offsets) db += static_cast<double>(std::fma(-g, d, d)) - static_cast<double>(d);
       }
@@ -116,16 +143,19 @@ void aten_band_fixup(op_options const& o, backward_buffers<T> const& b, Surrogat
 
 }  // namespace
 
-template <class T>
-void run_forward(op_options const& o, forward_buffers<T> const& b, int threads) {
+template <class T, class E>
+void run_forward(op_options const& o, forward_buffers<T, E> const& b, int threads) {
+  if constexpr (!std::is_same_v<T, E>) {
+    check_16bit_estimator(o);
+  }
   if (b.numel == 0) {
     return;
   }
   const quantizer<T, ste> q{o.grid, ste{}, o.layout};
   const auto policy = exec::par.with_threads(threads);
-  const std::span<const T> x(b.x, b.numel);
+  const std::span<const E> x(b.x, b.numel);
   const std::span<const T> steps(b.steps, b.step_count);
-  const std::span<T> y(b.y, b.numel);
+  const std::span<E> y(b.y, b.numel);
   if (b.offsets != nullptr) {
     fake_quantize(policy, q, x, steps, y, std::span<const T>(b.offsets, b.step_count));
   } else {
@@ -133,20 +163,23 @@ void run_forward(op_options const& o, forward_buffers<T> const& b, int threads) 
   }
 }
 
-template <class T>
-void run_backward(op_options const& o, backward_buffers<T> const& b, int threads) {
+template <class T, class E>
+void run_backward(op_options const& o, backward_buffers<T, E> const& b, int threads) {
+  if constexpr (!std::is_same_v<T, E>) {
+    check_16bit_estimator(o);
+  }
   if (b.numel == 0) {
     std::fill_n(b.dsteps, b.step_count, T(0));
     if (b.doffsets != nullptr) std::fill_n(b.doffsets, b.step_count, T(0));
     return;
   }
   const auto policy = exec::par.with_threads(threads);
-  with_surrogate(o, [&](auto const& surrogate) {
+  const auto body = [&](auto const& surrogate) {
     using S = std::remove_cvref_t<decltype(surrogate)>;
     const quantizer<T, S> q{o.grid, surrogate, o.layout};
-    const std::span<const T> x(b.x, b.numel);
-    const std::span<const T> dy(b.dy, b.numel);
-    const std::span<T> dx(b.dx, b.numel);
+    const std::span<const E> x(b.x, b.numel);
+    const std::span<const E> dy(b.dy, b.numel);
+    const std::span<E> dx(b.dx, b.numel);
     const std::span<const T> steps(b.steps, b.step_count);
     const std::span<T> dsteps(b.dsteps, b.step_count);
     if (b.offsets != nullptr) {
@@ -159,7 +192,12 @@ void run_backward(op_options const& o, backward_buffers<T> const& b, int threads
       const double scale = o.grad_scale ? *o.grad_scale : lsq_grad_scale(b.numel, o.grid);
       aten_band_fixup(o, b, surrogate, scale, threads);
     }
-  });
+  };
+  if constexpr (std::is_same_v<T, E>) {
+    with_surrogate(o, body);
+  } else {
+    with_16bit_surrogate(o, body);
+  }
 }
 
 template <class T>
@@ -188,6 +226,11 @@ template void run_forward<float>(op_options const&, forward_buffers<float> const
 template void run_forward<double>(op_options const&, forward_buffers<double> const&, int);
 template void run_backward<float>(op_options const&, backward_buffers<float> const&, int);
 template void run_backward<double>(op_options const&, backward_buffers<double> const&, int);
+// 16-bit storage (torch.bfloat16 / torch.float16), computed in float.
+template void run_forward<float, bfloat16>(op_options const&, forward_buffers<float, bfloat16> const&, int);
+template void run_forward<float, float16>(op_options const&, forward_buffers<float, float16> const&, int);
+template void run_backward<float, bfloat16>(op_options const&, backward_buffers<float, bfloat16> const&, int);
+template void run_backward<float, float16>(op_options const&, backward_buffers<float, float16> const&, int);
 template void run_init_steps<float>(op_options const&, const char*, const float*, std::size_t, float*);
 template void run_init_steps<double>(op_options const&, const char*, const double*, std::size_t, double*);
 

@@ -9,15 +9,22 @@
 
 #include <cstddef>
 
+#include <stableqat/core/half.hpp>
+
 #include "options.hpp"
 
 namespace stableqat::torch_adapter {
 
+// Storage E of x, y, dy, dx: T itself (float, double), or stableqat::bfloat16 /
+// stableqat::float16 with T = float (torch.bfloat16 / torch.float16 tensors,
+// the same bits): computed in float, y and dx rounded once to nearest even.
+// Steps, offsets and their gradients are always T.
+
 /// Contiguous buffers of one forward call; offsets == nullptr means b = 0.
-template <class T>
+template <class T, class E = T>
 struct forward_buffers {
-  const T* x;
-  T* y;
+  const E* x;
+  E* y;
   std::size_t numel;
   const T* steps;
   const T* offsets;
@@ -25,11 +32,11 @@ struct forward_buffers {
 };
 
 /// Contiguous buffers of one backward call; offsets/doffsets nullptr without LSQ+ offsets.
-template <class T>
+template <class T, class E = T>
 struct backward_buffers {
-  const T* x;
-  const T* dy;
-  T* dx;
+  const E* x;
+  const E* dy;
+  E* dx;
   std::size_t numel;
   const T* steps;
   const T* offsets;
@@ -39,14 +46,14 @@ struct backward_buffers {
 };
 
 /// y = fake_quantize(x) with exec::par on `threads` threads (bit-identical for any count).
-template <class T>
-void run_forward(op_options const& options, forward_buffers<T> const& b, int threads);
+template <class T, class E = T>
+void run_forward(op_options const& options, forward_buffers<T, E> const& b, int threads);
 
 /// dx, dsteps (and doffsets) in one fused exec::par pass; with mask_band::aten a
 /// second, read-only pass moves the elements whose rounded value lies on the grid
 /// but whose v does not into ATen's band. dsteps are deterministic for any thread count.
-template <class T>
-void run_backward(op_options const& options, backward_buffers<T> const& b, int threads);
+template <class T, class E = T>
+void run_backward(op_options const& options, backward_buffers<T, E> const& b, int threads);
 
 /// Initial steps (one per step of options.layout): rule "lsq" (2 mean|x|/sqrt(qmax)),
 /// "max_abs" (max|x|/max(qmax, 1)), or "official" (what the official StableQAT /
@@ -59,6 +66,10 @@ extern template void run_forward<float>(op_options const&, forward_buffers<float
 extern template void run_forward<double>(op_options const&, forward_buffers<double> const&, int);
 extern template void run_backward<float>(op_options const&, backward_buffers<float> const&, int);
 extern template void run_backward<double>(op_options const&, backward_buffers<double> const&, int);
+extern template void run_forward<float, bfloat16>(op_options const&, forward_buffers<float, bfloat16> const&, int);
+extern template void run_forward<float, float16>(op_options const&, forward_buffers<float, float16> const&, int);
+extern template void run_backward<float, bfloat16>(op_options const&, backward_buffers<float, bfloat16> const&, int);
+extern template void run_backward<float, float16>(op_options const&, backward_buffers<float, float16> const&, int);
 extern template void run_init_steps<float>(op_options const&, const char*, const float*, std::size_t, float*);
 extern template void run_init_steps<double>(op_options const&, const char*, const double*, std::size_t, double*);
 

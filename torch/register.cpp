@@ -1,6 +1,8 @@
 // torch/register.cpp: TORCH_LIBRARY(stableqat, ...) — schemas, CPU kernels, autograd.
 //
-// Ops (all tensors on the CPU; x float32 or float64, step/offset of x's dtype):
+// Ops (all tensors on the CPU; x float32 or float64 with step/offset of x's dtype,
+// or x bfloat16 / float16 with float32 step/offset: computed in float, y and dx
+// rounded once to x's dtype, dstep/doffset float32):
 //   fake_quantize(x, step, offset?, bits, grid, axis?, group_size?, estimator,
 //                 harmonics, params, alpha?, grad_scale?, mask_band) -> y
 //   fake_quantize_backward(dy, <the same arguments>) -> (dx, dstep, doffset, dalpha)
@@ -79,13 +81,24 @@ raw_options make_raw(const char* op, int64_t bits, string_view grid, optional<in
   return raw;
 }
 
+// 16-bit storage: x (dy, y, dx) bfloat16 or float16, computed in float32.
+bool is_16bit(at::ScalarType dtype) { return dtype == at::kBFloat16 || dtype == at::kHalf; }
+
+// The dtype of step, offset and their gradients for x's dtype: x's own, float32 for 16-bit x.
+at::ScalarType step_dtype(Tensor const& x) { return is_16bit(x.scalar_type()) ? at::kFloat : x.scalar_type(); }
+
 // dtype, device and size checks the library cannot see (it gets raw pointers).
-void check_tensor(const char* op, const char* name, Tensor const& t, Tensor const& x) {
+// `dtype`: the dtype `name` must have (x's for dy, step_dtype(x) for step/offset).
+void check_tensor(const char* op, const char* name, Tensor const& t, Tensor const& x, at::ScalarType dtype) {
   TORCH_CHECK(t.device().is_cpu(), op, ": ", name, " is on device ", t.device(),
               "; this op library has CPU kernels only (Debian's torch is a CPU build)");
-  TORCH_CHECK(t.scalar_type() == x.scalar_type(), op, ": ", name, " has dtype ", t.scalar_type(),
-              " but x has dtype ", x.scalar_type(), "; they must match");
+  TORCH_CHECK(t.scalar_type() == dtype, op, ": ", name, " has dtype ", t.scalar_type(), " but x has dtype ",
+              x.scalar_type(), "; it must be ", dtype,
+              is_16bit(x.scalar_type()) ? " (16-bit x is computed in float32: steps and offsets are float32)" : "");
   TORCH_CHECK(!t.is_complex() && t.layout() == at::kStrided, op, ": ", name, " must be a dense real tensor");
+}
+void check_tensor(const char* op, const char* name, Tensor const& t, Tensor const& x) {
+  check_tensor(op, name, t, x, step_dtype(x));
 }
 
 void check_x(const char* op, Tensor const& x) {
@@ -93,9 +106,29 @@ void check_x(const char* op, Tensor const& x) {
   TORCH_CHECK(x.device().is_cpu(), op, ": x is on device ", x.device(),
               "; this op library has CPU kernels only (Debian's torch is a CPU build)");
   TORCH_CHECK(x.layout() == at::kStrided, op, ": x must be a dense (strided) tensor");
-  TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble, op, ": x has dtype ",
-              x.scalar_type(), "; supported: float32, float64");
+  TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble || is_16bit(x.scalar_type()), op,
+              ": x has dtype ", x.scalar_type(), "; supported: float32, float64, bfloat16, float16");
 }
+
+// Calls f.template operator()<T, E>() for x's dtype: E the storage of x, y, dy
+// and dx, T the compute type of the formulas and of step/offset/dstep
+// (float32/float64 as themselves; bfloat16/float16 as stableqat::bfloat16 /
+// float16, the same 16 bits, computed in float).
+template <class F>
+void dispatch_storage(const char* op, at::ScalarType dtype, F&& f) {
+  static_assert(sizeof(at::BFloat16) == sizeof(bfloat16) && sizeof(at::Half) == sizeof(float16));
+  switch (dtype) {
+    case at::kFloat: f.template operator()<float, float>(); return;
+    case at::kDouble: f.template operator()<double, double>(); return;
+    case at::kBFloat16: f.template operator()<float, bfloat16>(); return;
+    case at::kHalf: f.template operator()<float, float16>(); return;
+    default: TORCH_CHECK(false, op, ": x has dtype ", dtype, "; supported: float32, float64, bfloat16, float16");
+  }
+}
+
+// x as the compute type of ops without a 16-bit path (init_step,
+// quantize_to_codes): a float32 copy of 16-bit x (exact widening), x itself otherwise.
+Tensor computed(Tensor const& x) { return is_16bit(x.scalar_type()) ? x.to(at::kFloat) : x; }
 
 void check_step_count(op_options const& o, const char* name, Tensor const& t, at::IntArrayRef x_sizes) {
   TORCH_CHECK_VALUE(static_cast<std::size_t>(t.numel()) == o.step_count, o.op, ": ", name, ".numel() = ", t.numel(),
@@ -124,11 +157,10 @@ Tensor fake_quantize_cpu(Tensor const& x, Tensor const& step, optional<Tensor> c
   const Tensor sc = step.contiguous();
   const Tensor oc = has_offset ? offset->contiguous() : Tensor();
   Tensor y = at::empty(x.sizes(), x.options().memory_format(at::MemoryFormat::Contiguous));
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "stableqat::fake_quantize", [&] {
-    const forward_buffers<scalar_t> b{xc.data_ptr<scalar_t>(), y.data_ptr<scalar_t>(),
-                                      static_cast<std::size_t>(xc.numel()), sc.data_ptr<scalar_t>(),
-                                      has_offset ? oc.data_ptr<scalar_t>() : nullptr,
-                                      static_cast<std::size_t>(sc.numel())};
+  dispatch_storage(forward_op, x.scalar_type(), [&]<class T, class E>() {
+    const forward_buffers<T, E> b{static_cast<const E*>(xc.data_ptr()), static_cast<E*>(y.data_ptr()),
+                                  static_cast<std::size_t>(xc.numel()), sc.data_ptr<T>(),
+                                  has_offset ? oc.data_ptr<T>() : nullptr, static_cast<std::size_t>(sc.numel())};
     translate_errors([&] { dispatched::run_forward(o, b, at::get_num_threads()); });
   });
   return y;
@@ -140,7 +172,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> fake_quantize_backward_cpu(
     string_view grid, optional<int64_t> axis, optional<int64_t> group_size, string_view estimator, int64_t harmonics,
     at::ArrayRef<double> params, optional<Tensor> const& alpha, optional<double> grad_scale, string_view mask_band) {
   check_x(backward_op, x);
-  check_tensor(backward_op, "dy", dy, x);
+  check_tensor(backward_op, "dy", dy, x, x.scalar_type());
   TORCH_CHECK_VALUE(dy.sizes() == x.sizes(), backward_op, ": dy has shape ", dy.sizes(), " but x has shape ",
                     x.sizes());
   check_tensor(backward_op, "step", step, x);
@@ -161,16 +193,16 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> fake_quantize_backward_cpu(
   Tensor dstep = at::empty(step.sizes(), step.options().memory_format(at::MemoryFormat::Contiguous));
   Tensor doffset = has_offset ? at::empty(offset->sizes(), offset->options().memory_format(at::MemoryFormat::Contiguous))
                               : Tensor();
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "stableqat::fake_quantize_backward", [&] {
-    const backward_buffers<scalar_t> b{xc.data_ptr<scalar_t>(),
-                                       dyc.data_ptr<scalar_t>(),
-                                       dx.data_ptr<scalar_t>(),
-                                       static_cast<std::size_t>(xc.numel()),
-                                       sc.data_ptr<scalar_t>(),
-                                       has_offset ? oc.data_ptr<scalar_t>() : nullptr,
-                                       dstep.data_ptr<scalar_t>(),
-                                       has_offset ? doffset.data_ptr<scalar_t>() : nullptr,
-                                       static_cast<std::size_t>(sc.numel())};
+  dispatch_storage(backward_op, x.scalar_type(), [&]<class T, class E>() {
+    const backward_buffers<T, E> b{static_cast<const E*>(xc.data_ptr()),
+                                   static_cast<const E*>(dyc.data_ptr()),
+                                   static_cast<E*>(dx.data_ptr()),
+                                   static_cast<std::size_t>(xc.numel()),
+                                   sc.data_ptr<T>(),
+                                   has_offset ? oc.data_ptr<T>() : nullptr,
+                                   dstep.data_ptr<T>(),
+                                   has_offset ? doffset.data_ptr<T>() : nullptr,
+                                   static_cast<std::size_t>(sc.numel())};
     translate_errors([&] { dispatched::run_backward(o, b, at::get_num_threads()); });
   });
   return {dx, dstep, doffset, Tensor()};
@@ -189,10 +221,10 @@ Tensor init_step_cpu(Tensor const& x, int64_t bits, string_view grid, optional<i
     raw.group_size = to_std(group_size);
     return parse_options(raw, sizes_of(x));
   });
-  const Tensor xc = x.contiguous();
-  Tensor step = at::empty({static_cast<int64_t>(o.step_count)}, x.options());
+  const Tensor xc = computed(x).contiguous();
+  Tensor step = at::empty({static_cast<int64_t>(o.step_count)}, xc.options());
   const std::string rule_name(rule);
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "stableqat::init_step", [&] {
+  AT_DISPATCH_FLOATING_TYPES(xc.scalar_type(), "stableqat::init_step", [&] {
     translate_errors([&] {
       dispatched::run_init_steps(o, rule_name.c_str(), xc.data_ptr<scalar_t>(), static_cast<std::size_t>(xc.numel()),
                                step.data_ptr<scalar_t>());
@@ -245,11 +277,11 @@ Tensor quantize_to_codes_cpu(Tensor const& x, Tensor const& step, optional<Tenso
   check_step_count(o, "step", step, x.sizes());
   if (has_offset) check_step_count(o, "offset", *offset, x.sizes());
   const code_storage storage = translate_errors([&] { return dispatched::code_storage_of(o.grid); });
-  const Tensor xc = x.contiguous();
+  const Tensor xc = computed(x).contiguous();
   const Tensor sc = step.contiguous();
   const Tensor oc = has_offset ? offset->contiguous() : Tensor();
   Tensor codes = at::empty(x.sizes(), x.options().dtype(code_dtype(storage)));
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "stableqat::quantize_to_codes", [&] {
+  AT_DISPATCH_FLOATING_TYPES(xc.scalar_type(), "stableqat::quantize_to_codes", [&] {
     translate_errors([&] {
       dispatched::run_quantize_to_codes(o, xc.data_ptr<scalar_t>(), static_cast<std::size_t>(xc.numel()),
                                       sc.data_ptr<scalar_t>(), has_offset ? oc.data_ptr<scalar_t>() : nullptr,
@@ -305,6 +337,8 @@ Tensor dequantize_cpu(Tensor const& packed, Tensor const& step, optional<Tensor>
                       int64_t bits, string_view grid, optional<int64_t> axis, optional<int64_t> group_size) {
   check_packed(dequantize_op, packed);
   check_x(dequantize_op, step);
+  TORCH_CHECK(!is_16bit(step.scalar_type()), dequantize_op, ": step has dtype ", step.scalar_type(),
+              "; supported: float32, float64 (dequantize to float32, then .to() the 16-bit dtype)");
   const bool has_offset = offset.has_value() && offset->defined();
   if (has_offset) check_tensor(dequantize_op, "offset", *offset, step);
   const op_options o = export_options(dequantize_op, bits, grid, axis, group_size, sizes.vec());
