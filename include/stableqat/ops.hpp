@@ -160,9 +160,10 @@ void run_backward(Policy const& policy, quantizer<T, S> const& q, exec::backward
 }  // namespace ops_detail
 
 // Storage: the tensors x, y (dy, dx) hold elements of type E, the element type
-// of the output y (dx): T, the quantizer's type, on every policy; exec::cuda
-// also takes __half and __nv_bfloat16 tensors with a float quantizer (computed
-// in float, each output rounded to storage once). Steps, offsets and their
+// of the output y (dx): T, the quantizer's type, on every policy; with a float
+// quantizer exec::seq/simd/par also take stableqat::bfloat16 and
+// stableqat::float16 tensors (core/half.hpp), exec::cuda __half and
+// __nv_bfloat16 (computed in float, each output rounded to storage once). Steps, offsets and their
 // gradients are always T. The output is a std::span<E> or any writable
 // contiguous range of E (exec::element_output); the inputs are anything that
 // converts to std::span<const E> / std::span<const T>.
