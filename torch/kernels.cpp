@@ -47,9 +47,15 @@ void with_surrogate(op_options const& o, F&& f) {
 // one-harmonic StableQAT surrogate only, which keeps the three kernel modules'
 // compile time in budget; other estimators raise unsupported_feature (Python:
 // NotImplementedError) in the forward call already, before anything is written.
+// (Any estimator added to with_surrogate later is refused here until it is added below.)
 void check_16bit_estimator(op_options const& o) {
-  if (o.estimator == estimator_kind::fourier && o.harmonics != 1) {
-    throw unsupported_feature(std::string(o.op) + ": harmonics = " + std::to_string(o.harmonics) +
+  const bool compiled =
+      o.estimator == estimator_kind::ste || (o.estimator == estimator_kind::fourier && o.harmonics == 1);
+  if (!compiled) {
+    throw unsupported_feature(std::string(o.op) + ": " +
+                              (o.estimator == estimator_kind::fourier
+                                   ? "harmonics = " + std::to_string(o.harmonics)
+                                   : std::string("this estimator")) +
                               " is not compiled for bfloat16/float16 x (supported there: estimator 'ste', "
                               "'stableqat' with harmonics=1); use float32 x");
   }
