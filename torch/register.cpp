@@ -94,7 +94,9 @@ void check_tensor(const char* op, const char* name, Tensor const& t, Tensor cons
               "; this op library has CPU kernels only (Debian's torch is a CPU build)");
   TORCH_CHECK(t.scalar_type() == dtype, op, ": ", name, " has dtype ", t.scalar_type(), " but x has dtype ",
               x.scalar_type(), "; it must be ", dtype,
-              is_16bit(x.scalar_type()) ? " (16-bit x is computed in float32: steps and offsets are float32)" : "");
+              is_16bit(x.scalar_type()) && dtype != x.scalar_type()
+                  ? " (16-bit x is computed in float32: steps and offsets are float32)"
+                  : "");
   TORCH_CHECK(!t.is_complex() && t.layout() == at::kStrided, op, ": ", name, " must be a dense real tensor");
 }
 void check_tensor(const char* op, const char* name, Tensor const& t, Tensor const& x) {
