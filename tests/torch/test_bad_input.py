@@ -18,7 +18,10 @@ def call(x=None, step=None, **kw):
 CASES = [
     # (exception, message fragment, arguments)
     (RuntimeError, "x has dtype Int", dict(x=torch.ones(4, 8, dtype=torch.int32))),
-    (RuntimeError, "x has dtype Half", dict(x=torch.ones(4, 8, dtype=torch.float16))),
+    (RuntimeError, "x has dtype ComplexFloat", dict(x=torch.ones(4, 8, dtype=torch.complex64))),
+    # float16 x is computed in float32: its step must be float32 (tests/torch/test_half.py)
+    (RuntimeError, "step has dtype Half but x has dtype Half; it must be Float",
+     dict(x=torch.ones(4, 8, dtype=torch.float16), step=torch.full((4,), 0.1, dtype=torch.float16))),
     (RuntimeError, "step has dtype Double", dict(step=torch.full((4,), 0.1, dtype=torch.float64))),
     (ValueError, "step.numel() = 3", dict(step=torch.full((3,), 0.1))),
     (ValueError, "steps[1] = 0", dict(step=torch.tensor([0.1, 0.0, 0.1, 0.1]))),
