@@ -102,7 +102,7 @@ function efficiency_table(   nest, est, label, lay, layout, g, n, p, pol, ste, r
 END {
   printf "Run: %s on %s (%s CPUs, %s MHz nominal), load average %s; simd = %s, par = %s threads.\n", \
          date, host, cpus, mhz, load, arch, par_threads
-  for (key in seen) have_directions = 1
+  for (key in seen) { split(key, kp, SUBSEP); if (kp[1] == "fwd" || kp[1] == "bwd") have_directions = 1 }
   if (have_directions) {
   printf "GB/s (1e9 B/s) over the bytes each kernel must move (fwd 8, bwd 12 per float); x copy = fraction of the\n"
   printf "streaming copy"

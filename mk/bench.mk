@@ -7,7 +7,7 @@
 # bench_estimators (issue 12): forward + backward of every estimator (STE,
 # StableQAT K=1/K=3, DSQ, ParetoQ's SEQ + STE, EWGS) relative to the STE.
 #   make bench                                  # full native suite, estimators, AVX2 simd/par per_tensor, 9 interleaved repetitions (~7 min)
-#   make bench BENCH_FILTER=fwdbwd/             # just the estimator table (and nothing of the other suites)
+#   make bench-estimators                       # only the estimator table (~2 min)
 #   make bench BENCH_FILTER='bwd/.*/16777216'    # a subset (Google Benchmark regex), both builds
 #   make bench BENCH_AVX2_FILTER=.               # the whole suite on the AVX2 build too
 
@@ -28,7 +28,7 @@ else
 BENCH_AVX2_FILTER ?= ^(fwd|bwd)/[a-z0-9_]+/(per_tensor|-)/(simd|par|1t)/
 endif
 
-.PHONY: bench bench-build
+.PHONY: bench bench-build bench-estimators
 
 bench-build: deps
 	cmake --preset release -Wno-dev >/dev/null
@@ -60,3 +60,13 @@ bench: bench-build ## build (release: -march=native and AVX2) and run the CPU be
 	  --benchmark_repetitions=$(BENCH_REPETITIONS) --benchmark_min_time=$(BENCH_MIN_TIME) \
 	  --benchmark_enable_random_interleaving=true --benchmark_report_aggregates_only=true \
 	  --benchmark_out=$(BENCH_BUILD)/bench/export_results.json --benchmark_out_format=json
+
+bench-estimators: deps ## build and run only bench_estimators (issue 12's efficiency table), then print its table
+	cmake --preset release -Wno-dev >/dev/null
+	cmake --build --preset release -j $(JOBS) --target bench_estimators
+	$(BENCH_BUILD)/bench/bench_estimators --benchmark_filter='$(BENCH_ESTIMATORS_FILTER)' \
+	  --benchmark_repetitions=$(BENCH_REPETITIONS) --benchmark_min_time=$(BENCH_MIN_TIME) \
+	  --benchmark_enable_random_interleaving=true \
+	  --benchmark_report_aggregates_only=true --benchmark_out=$(BENCH_OUT_ESTIMATORS) --benchmark_out_format=json
+	@echo
+	@bench/summarize.sh $(BENCH_OUT_ESTIMATORS)
