@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Summary table of a bench_fake_quantize run (Google Benchmark JSON output).
 #
-#   bench/summarize.sh results.json        # markdown tables on stdout
+#   bench/summarize.sh results.json              # markdown tables on stdout
+#   bench/summarize.sh --cpu-time results.json   # the same from CPU time (the benchmark thread's;
+#                                                # for par the main thread's) instead of wall-clock:
+#                                                # far less distorted on a loaded machine
 #
 # For every direction, layout, size and policy: the streaming-copy bandwidth
 # over the same bytes (one thread for seq/simd, all threads for par), each
@@ -11,8 +14,13 @@
 # --benchmark_repetitions, the single measurement otherwise. bash + awk only.
 set -euo pipefail
 
+clock=real_time
+if [ "${1:-}" = "--cpu-time" ]; then
+  clock=cpu_time
+  shift
+fi
 if [ $# -ne 1 ] || [ ! -r "$1" ]; then
-  echo "usage: $0 results.json" >&2
+  echo "usage: $0 [--cpu-time] results.json" >&2
   exit 2
 fi
 
@@ -42,7 +50,7 @@ function ratio(a, b) { return (a > 0 && b > 0) ? sprintf("%.2f", a / b) : "-" }
 /"run_name":/       { name = value($0); sub(/\/real_time$/, "", name) }
 /"run_type":/       { type = value($0) }
 /"aggregate_name":/ { aggregate = value($0) }
-/"real_time":/      { real = value($0) }
+$0 ~ "\"" clock "\":" { real = value($0) }
 /"time_unit":/      { unit = value($0) }
 /"bytes_per_second":/ { bytes = value($0) }
 /"items_per_second":/ { items = value($0) }
@@ -102,6 +110,7 @@ function efficiency_table(   nest, est, label, lay, layout, g, n, p, pol, ste, r
 END {
   printf "Run: %s on %s (%s CPUs, %s MHz nominal), load average %s; simd = %s, par = %s threads.\n", \
          date, host, cpus, mhz, load, arch, par_threads
+  if (clock == "cpu_time") printf "Times and ratios from CPU time (--cpu-time), not wall-clock; GB/s columns are wall-clock.\n"
   for (key in seen) { split(key, kp, SUBSEP); if (kp[1] == "fwd" || kp[1] == "bwd") have_directions = 1 }
   if (have_directions) {
   printf "GB/s (1e9 B/s) over the bytes each kernel must move (fwd 8, bwd 12 per float); x copy = fraction of the\n"
@@ -157,4 +166,4 @@ END {
     }
   }
 }
-' "$1"
+' clock="$clock" "$1"
