@@ -11,11 +11,14 @@
 #include <cuda_runtime_api.h>
 
 #include <string>
+#include <type_traits>
 #include <vector>
 
+#include "../golden/golden_cases.hpp"
 #include "device_checks.cuh"
 
 namespace sq = stableqat;
+namespace golden = stableqat::test::golden;
 using namespace stableqat::test;
 
 // The CUDA backend runs every surrogate hook, one learnable parameter included.
@@ -82,6 +85,38 @@ TEST_CASE("exec::cuda DSQ __half (computed in float) and double") {
 TEST_CASE("exec::cuda EWGS and the stretched elastic grid match exec::seq") {
   check_grids_on_device<float>(sq::ewgs_surrogate{0.5}, {sq::signed_grid(4), sq::stretched_elastic_grid(2)});
   check_grids_on_device<__nv_bfloat16>(sq::ste{}, {sq::stretched_elastic_ternary_grid()});
+}
+
+TEST_CASE("exec::cuda golden vectors of DSQ, EWGS and the stretched elastic grid (tests/golden/estimators.golden)") {
+  golden::check_estimator_cases(STABLEQAT_GOLDEN_FILE, "cuda", [](auto const& q, auto const& in) {
+    using T = typename std::remove_cvref_t<decltype(in.x)>::value_type;
+    using S = typename std::remove_cvref_t<decltype(q)>::surrogate_type;
+    const std::size_t numel = in.x.size();
+    device_array<T> x(in.x), steps(in.steps), offsets(in.offsets), dy(in.dy), y(numel), dx(numel),
+        dsteps(in.steps.size()), doffsets(in.offsets.size()), dparameters(sq::surrogate_parameter_count<S>);
+    const auto offsets_view = in.has_offsets ? offsets.span() : std::span<T>();
+    if (in.has_offsets) {
+      sq::fake_quantize(sq::exec::cuda, q, x.span(), steps.span(), y.span(), offsets.span());
+    } else {
+      sq::fake_quantize(sq::exec::cuda, q, x.span(), steps.span(), y.span());
+    }
+    if constexpr (sq::learnable_surrogate<S>) {
+      if (in.has_offsets) {
+        sq::fake_quantize_backward(sq::exec::cuda, q, x.span(), steps.span(), dy.span(), dx.span(), dsteps.span(),
+                                   offsets_view, doffsets.span(), dparameters.span(), 1.0);
+      } else {
+        sq::fake_quantize_backward(sq::exec::cuda, q, x.span(), steps.span(), dy.span(), dx.span(), dsteps.span(),
+                                   dparameters.span(), 1.0);
+      }
+    } else if (in.has_offsets) {
+      sq::fake_quantize_backward(sq::exec::cuda, q, x.span(), steps.span(), dy.span(), dx.span(), dsteps.span(),
+                                 offsets_view, doffsets.span(), 1.0);
+    } else {
+      sq::fake_quantize_backward(sq::exec::cuda, q, x.span(), steps.span(), dy.span(), dx.span(), dsteps.span(), 1.0);
+    }
+    return golden::golden_outputs<T>{y.download(), dx.download(), dsteps.download(), doffsets.download(),
+                                     dparameters.download()};
+  });
 }
 
 TEST_CASE("exec::cuda DSQ: an empty tensor zeroes d alpha") {
