@@ -150,7 +150,7 @@ void check_dsq_against_long_double(double alpha, sq::grid const& g, sq::step_lay
     const ld vl = v;
     // floor(v) + (phi > 0), ties down; floor(-0) = -0 keeps y = -0 for x = -0.
     ld level = dsq_truth::d_of(vl) > 0.0L ? std::floor(vl) + 1.0L : std::floor(vl);
-    level = std::isnan(vl) ? vl : std::fmin(std::fmax(level, qmin), qmax);
+    level = level < qmin ? qmin : (qmax < level ? qmax : level);  // keeps NaN and -0 (fmax may not)
     const T y = has_offsets ? static_cast<T>(static_cast<ld>(s) * level + static_cast<ld>(b))
                             : static_cast<T>(static_cast<ld>(s) * level);
     CHECK(reference::same_bits(r.y[i], y));

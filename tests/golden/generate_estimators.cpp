@@ -52,10 +52,17 @@ struct golden_case {
   bool has_offsets = false;
 };
 
+// (std::string(prefix).append(...), not prefix + string: GCC 12's -Wrestrict
+// misfires on the latter at -O3.)
+std::string token(const char* prefix, std::string const& rest) { return std::string(prefix).append(rest); }
+
 grid_spec signed_grid(int bits) {
-  return {"s" + std::to_string(bits), grid_kind::integer, -std::ldexp(1.0L, bits - 1), std::ldexp(1.0L, bits - 1) - 1};
+  return {token("s", std::to_string(bits)), grid_kind::integer, -std::ldexp(1.0L, bits - 1),
+          std::ldexp(1.0L, bits - 1) - 1};
 }
-grid_spec unsigned_grid(int bits) { return {"u" + std::to_string(bits), grid_kind::integer, 0, std::ldexp(1.0L, bits) - 1}; }
+grid_spec unsigned_grid(int bits) {
+  return {token("u", std::to_string(bits)), grid_kind::integer, 0, std::ldexp(1.0L, bits) - 1};
+}
 grid_spec stretched_two_bit() { return {"e2", grid_kind::stretched_two_bit, -2, 1}; }
 grid_spec stretched_ternary() { return {"et", grid_kind::stretched_ternary, -1, 1}; }
 
@@ -66,8 +73,8 @@ std::string number_token(double value) {
 }
 estimator ste() { return {"ste", surrogate_kind::ste, 0}; }
 estimator fourier1() { return {"f1", surrogate_kind::fourier1, 0}; }
-estimator dsq(double alpha) { return {"dsq:" + number_token(alpha), surrogate_kind::dsq, alpha}; }
-estimator ewgs(double delta) { return {"ewgs:" + number_token(delta), surrogate_kind::ewgs, delta}; }
+estimator dsq(double alpha) { return {token("dsq:", number_token(alpha)), surrogate_kind::dsq, alpha}; }
+estimator ewgs(double delta) { return {token("ewgs:", number_token(delta)), surrogate_kind::ewgs, delta}; }
 
 /// Step index of element i for the layout token.
 std::size_t step_index(std::string const& layout, std::size_t i) {
@@ -80,6 +87,10 @@ std::size_t step_index(std::string const& layout, std::size_t i) {
 }
 
 constexpr ld pi = 3.141592653589793238462643383279502884L;
+
+/// clamp(v, lo, hi) keeping NaN and the sign of a zero v (fmin/fmax may
+/// return either zero): the clamp of DESIGN.md §1.
+ld clamp(ld v, ld lo, ld hi) { return v < lo ? lo : (hi < v ? hi : v); }
 
 /// The rotated Fourier surrogate, one harmonic, A = 0.21 (DESIGN.md §1).
 ld fourier1_g(ld r) {
@@ -107,8 +118,8 @@ element compute_element(golden_case const& c, T x, T dy, T s, T b) {
     if (c.surrogate.kind == surrogate_kind::dsq) {
       const ld below = std::floor(vl);
       const ld d = vl - (below + 0.5L);
-      ld raw = d > 0.0L ? below + 1.0L : below;  // ties (d = 0) go down
-      level = std::isnan(vl) ? vl : std::fmin(std::fmax(raw, c.grid.qmin), c.grid.qmax);
+      const ld raw = d > 0.0L ? below + 1.0L : below;  // ties (d = 0) go down
+      level = clamp(raw, c.grid.qmin, c.grid.qmax);
       inside = c.grid.qmin - 0.5L < vl && vl <= c.grid.qmax + 0.5L;
       if (inside) {
         const ld alpha = c.surrogate.parameter;
@@ -123,7 +134,7 @@ element compute_element(golden_case const& c, T x, T dy, T s, T b) {
       step_level = level;
     } else {
       const ld n = std::nearbyint(vl);  // ties to even
-      level = std::isnan(vl) ? vl : std::fmin(std::fmax(n, c.grid.qmin), c.grid.qmax);
+      level = clamp(n, c.grid.qmin, c.grid.qmax);
       inside = c.grid.qmin <= vl && vl <= c.grid.qmax;
       r = vl - n;
       step_level = level;
@@ -134,7 +145,7 @@ element compute_element(golden_case const& c, T x, T dy, T s, T b) {
     const ld shift = two_bit ? 0.5L : 0.0L;
     const T clip = static_cast<T>(0.99);
     const T inv_m = static_cast<T>(1.0L / m);
-    const ld u = std::isnan(vl) ? vl : std::fmin(std::fmax(vl, -static_cast<ld>(clip)), static_cast<ld>(clip));
+    const ld u = clamp(vl, -static_cast<ld>(clip), static_cast<ld>(clip));
     const T w = static_cast<T>(u * m - shift);  // one rounding, as the contract's fma
     const ld n = std::nearbyint(static_cast<ld>(w));
     level = static_cast<T>((n + shift) * static_cast<ld>(inv_m));
@@ -169,7 +180,10 @@ std::string hex(double value) {
 std::string list(std::vector<double> const& values) {
   if (values.empty()) return "-";
   std::string out;
-  for (std::size_t i = 0; i < values.size(); ++i) out += (i ? "," : "") + hex(values[i]);
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (i > 0) out += ',';
+    out += hex(values[i]);
+  }
   return out;
 }
 
