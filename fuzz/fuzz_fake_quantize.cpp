@@ -157,6 +157,17 @@ double parameter_term_bound(S const& surrogate) {
   }
 }
 
+/// The learnable parameter, for messages (DSQ's alpha).
+template <class S>
+double parameter_of(S const& surrogate) {
+  if constexpr (sq::learnable_surrogate<S>) {
+    return surrogate.alpha();
+  } else {
+    (void)surrogate;
+    return 0.0;
+  }
+}
+
 /// y rebuilt from a level as the forward pass writes it: s * L, or fma(s, L, b).
 template <class T>
 T rebuilt_output(double s, double level, double b, bool with_offsets) {
@@ -295,10 +306,19 @@ void check_case(FuzzedDataProvider& data, sq::grid grid, S const& surrogate) {
   });
   require(backward_ok, "backward rejected arguments the forward accepted");
   if constexpr (sq::learnable_surrogate<S>) {
-    bool all_finite = true;
-    for (std::size_t i = 0; i < numel; ++i) all_finite = all_finite && std::isfinite(dy[i]);
-    // Terms outside the band (NaN, ±Inf x) are 0: finite dy gives a non-NaN parameter gradient.
-    if (all_finite) require(!std::isnan(dparameters[0]), "the parameter gradient is NaN for finite dy");
+    // Terms outside the band (NaN, ±Inf x) are 0, so with finite dy the
+    // parameter gradient is not NaN, unless the sums may overflow (inf - inf):
+    // sum |s dy| * max |dL/dp| must stay well inside T's range.
+    double scale = 0.0;
+    for (std::size_t i = 0; i < numel; ++i) {
+      scale += std::fabs(static_cast<double>(steps[layout->step_index(i)]) * static_cast<double>(dy[i]));
+    }
+    scale *= parameter_term_bound(surrogate);
+    if (std::isfinite(scale) && scale < 1e-3 * static_cast<double>(std::numeric_limits<T>::max()) &&
+        std::isnan(dparameters[0])) {
+      std::fprintf(stderr, "alpha=%a scale=%g numel=%zu\n", parameter_of(surrogate), scale, numel);
+      fail("the parameter gradient is NaN for finite dy and a bounded sum");
+    }
   }
   for (std::size_t i = 0; i < numel; ++i) {
     if (std::isfinite(x[i]) && std::isfinite(dy[i])) {
