@@ -132,6 +132,9 @@ void run_backward(Policy const& policy, quantizer<T, S> const& q, exec::backward
   if constexpr (WithParameters) {
     check_parameter_gradients<S>(function, a, dparameters);
   }
+  if constexpr (requires { q.surrogate().template check_compute_type<T>(function); }) {
+    q.surrogate().template check_compute_type<T>(function);
+  }
   exec::hooks::check_memory(policy, function, a);
   if constexpr (WithParameters) {
     exec::hooks::check_memory(policy, function, exec::parameter_gradients<T>{dparameters});

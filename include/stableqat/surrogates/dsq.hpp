@@ -91,6 +91,18 @@ class dsq_surrogate {
   /// max over r of g: scale k / 2, at the rounding thresholds.
   [[nodiscard]] double max_derivative() const noexcept { return max_derivative_; }
 
+  /// Throws std::invalid_argument naming `alpha` when the constants of g and
+  /// d alpha do not fit the compute type T (float: alpha below ~1.2e-38 makes
+  /// 1/(alpha (2 - alpha)) overflow, and d alpha would come back as NaN).
+  template <class T>
+  void check_compute_type(const char* function) const {
+    if (!(std::isfinite(static_cast<T>(sech_factor_)) && std::isfinite(static_cast<T>(half_scale_k_)))) {
+      detail::throw_invalid_argument(function, "alpha", alpha_,
+                                     sizeof(T) == 4 ? "is too small for float: 1/(alpha (2 - alpha)) overflows"
+                                                    : "is too small for this type: 1/(alpha (2 - alpha)) overflows");
+    }
+  }
+
   // floor, exp and expm1 of a batch call AVX-512 intrinsics (core/config.hpp).
   STABLEQAT_GCC_PR105593_PUSH
   /// DSQ's hard level before clamping: floor(v) + (d > 0), ties (d = 0) down.
