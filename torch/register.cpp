@@ -4,8 +4,11 @@
 //   fake_quantize(x, step, offset?, bits, grid, axis?, group_size?, estimator,
 //                 harmonics, params, alpha?, grad_scale?, mask_band) -> y
 //   fake_quantize_backward(dy, <the same arguments>) -> (dx, dstep, doffset, dalpha)
-//       doffset is undefined (None) without an offset; dalpha is always undefined
-//       until an estimator with a learnable parameter (DSQ, issue 12) exists.
+//       doffset is undefined (None) without an offset; dalpha (alpha's shape) is
+//       DSQ's d alpha, undefined for the other estimators.
+//   estimator 'ste' | 'stableqat' (harmonics, params = [] | [A] | a_k) | 'dsq' (alpha:
+//       a 1-element tensor of x's dtype, the learnable parameter) | 'ewgs' (params = [delta]);
+//   grid 'signed' | 'unsigned' | 'ternary' | 'stretched_elastic' | 'stretched_elastic_ternary'.
 //   init_step(x, bits, grid, axis?, group_size?, rule) -> step
 //   quantize_to_codes(x, step, offset?, bits, grid, axis?, group_size?) -> codes
 //   pack_codes(codes, bits, grid) -> packed [rows, bytes per row] (uint8)
@@ -42,7 +45,7 @@ constexpr const char* backward_op = "stableqat::fake_quantize_backward";
 constexpr const char* init_op = "stableqat::init_step";
 
 // Library errors become Python exceptions that keep the library's message:
-// bad values -> ValueError, features of issue 12 -> NotImplementedError.
+// bad values -> ValueError, unsupported features -> NotImplementedError.
 template <class F>
 decltype(auto) translate_errors(F&& f) {
   try {
@@ -61,7 +64,26 @@ std::optional<T> to_std(optional<T> const& value) {
   return value.has_value() ? std::optional<T>(*value) : std::nullopt;
 }
 
-raw_options make_raw(const char* op, int64_t bits, string_view grid, optional<int64_t> axis,
+// dtype, device and size checks the library cannot see (it gets raw pointers).
+void check_tensor(const char* op, const char* name, Tensor const& t, Tensor const& x) {
+  TORCH_CHECK(t.device().is_cpu(), op, ": ", name, " is on device ", t.device(),
+              "; this op library has CPU kernels only (Debian's torch is a CPU build)");
+  TORCH_CHECK(t.scalar_type() == x.scalar_type(), op, ": ", name, " has dtype ", t.scalar_type(),
+              " but x has dtype ", x.scalar_type(), "; they must match");
+  TORCH_CHECK(!t.is_complex() && t.layout() == at::kStrided, op, ": ", name, " must be a dense real tensor");
+}
+
+// DSQ's alpha: one value per quantizer, x's dtype, read on the host (its range
+// is the library's check, in parse_options).
+std::optional<double> alpha_value(const char* op, optional<Tensor> const& alpha, Tensor const& x) {
+  if (!alpha.has_value() || !alpha->defined()) return std::nullopt;
+  check_tensor(op, "alpha", *alpha, x);
+  TORCH_CHECK_VALUE(alpha->numel() == 1, op, ": alpha.numel() = ", alpha->numel(),
+                    " must be 1 (DSQ has one alpha per quantizer)");
+  return alpha->item<double>();
+}
+
+raw_options make_raw(const char* op, Tensor const& x, int64_t bits, string_view grid, optional<int64_t> axis,
                      optional<int64_t> group_size, string_view estimator, int64_t harmonics, at::ArrayRef<double> params,
                      optional<Tensor> const& alpha, optional<double> grad_scale, string_view mask_band) {
   raw_options raw;
@@ -73,19 +95,10 @@ raw_options make_raw(const char* op, int64_t bits, string_view grid, optional<in
   raw.estimator = std::string(estimator);
   raw.harmonics = harmonics;
   raw.params.assign(params.begin(), params.end());
-  raw.has_alpha = alpha.has_value() && alpha->defined();
+  raw.alpha = alpha_value(op, alpha, x);
   raw.grad_scale = to_std(grad_scale);
   raw.mask_band = std::string(mask_band);
   return raw;
-}
-
-// dtype, device and size checks the library cannot see (it gets raw pointers).
-void check_tensor(const char* op, const char* name, Tensor const& t, Tensor const& x) {
-  TORCH_CHECK(t.device().is_cpu(), op, ": ", name, " is on device ", t.device(),
-              "; this op library has CPU kernels only (Debian's torch is a CPU build)");
-  TORCH_CHECK(t.scalar_type() == x.scalar_type(), op, ": ", name, " has dtype ", t.scalar_type(),
-              " but x has dtype ", x.scalar_type(), "; they must match");
-  TORCH_CHECK(!t.is_complex() && t.layout() == at::kStrided, op, ": ", name, " must be a dense real tensor");
 }
 
 void check_x(const char* op, Tensor const& x) {
@@ -113,7 +126,7 @@ Tensor fake_quantize_cpu(Tensor const& x, Tensor const& step, optional<Tensor> c
   const bool has_offset = offset.has_value() && offset->defined();
   if (has_offset) check_tensor(forward_op, "offset", *offset, x);
   const op_options o = translate_errors([&] {
-    return parse_options(make_raw(forward_op, bits, grid, axis, group_size, estimator, harmonics, params, alpha,
+    return parse_options(make_raw(forward_op, x, bits, grid, axis, group_size, estimator, harmonics, params, alpha,
                                   grad_scale, mask_band),
                          sizes_of(x));
   });
@@ -147,7 +160,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> fake_quantize_backward_cpu(
   const bool has_offset = offset.has_value() && offset->defined();
   if (has_offset) check_tensor(backward_op, "offset", *offset, x);
   const op_options o = translate_errors([&] {
-    return parse_options(make_raw(backward_op, bits, grid, axis, group_size, estimator, harmonics, params, alpha,
+    return parse_options(make_raw(backward_op, x, bits, grid, axis, group_size, estimator, harmonics, params, alpha,
                                   grad_scale, mask_band),
                          sizes_of(x));
   });
@@ -161,6 +174,7 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> fake_quantize_backward_cpu(
   Tensor dstep = at::empty(step.sizes(), step.options().memory_format(at::MemoryFormat::Contiguous));
   Tensor doffset = has_offset ? at::empty(offset->sizes(), offset->options().memory_format(at::MemoryFormat::Contiguous))
                               : Tensor();
+  Tensor dalpha = o.estimator == estimator_kind::dsq ? at::empty(alpha->sizes(), x.options()) : Tensor();
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "stableqat::fake_quantize_backward", [&] {
     const backward_buffers<scalar_t> b{xc.data_ptr<scalar_t>(),
                                        dyc.data_ptr<scalar_t>(),
@@ -170,10 +184,11 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> fake_quantize_backward_cpu(
                                        has_offset ? oc.data_ptr<scalar_t>() : nullptr,
                                        dstep.data_ptr<scalar_t>(),
                                        has_offset ? doffset.data_ptr<scalar_t>() : nullptr,
-                                       static_cast<std::size_t>(sc.numel())};
+                                       static_cast<std::size_t>(sc.numel()),
+                                       dalpha.defined() ? dalpha.data_ptr<scalar_t>() : nullptr};
     translate_errors([&] { dispatched::run_backward(o, b, at::get_num_threads()); });
   });
-  return {dx, dstep, doffset, Tensor()};
+  return {dx, dstep, doffset, dalpha};
 }
 
 // --- init_step --------------------------------------------------------------------
@@ -361,7 +376,7 @@ class fake_quantize_function : public torch::autograd::Function<fake_quantize_fu
                          .typed<decltype(fake_quantize_cpu)>();
     Tensor y = op.call(x, step, offset, bits, grid, axis, group_size, estimator, harmonics, params, alpha,
                        grad_scale, mask_band);
-    ctx->save_for_backward({x, step, offset.has_value() ? *offset : Tensor()});
+    ctx->save_for_backward({x, step, offset.has_value() ? *offset : Tensor(), alpha.has_value() ? *alpha : Tensor()});
     ctx->saved_data["bits"] = bits;
     ctx->saved_data["grid"] = std::string(grid);
     ctx->saved_data["axis"] = axis;
@@ -379,6 +394,7 @@ class fake_quantize_function : public torch::autograd::Function<fake_quantize_fu
     Tensor const& x = saved[0];
     Tensor const& step = saved[1];
     const optional<Tensor> offset = saved[2].defined() ? optional<Tensor>(saved[2]) : c10::nullopt;
+    const optional<Tensor> alpha = saved[3].defined() ? optional<Tensor>(saved[3]) : c10::nullopt;
     Tensor dy = grad_outputs[0];
     if (!dy.defined()) dy = at::zeros_like(x);
     auto& d = ctx->saved_data;
@@ -392,7 +408,7 @@ class fake_quantize_function : public torch::autograd::Function<fake_quantize_fu
     at::AutoDispatchBelowADInplaceOrView guard;
     auto [dx, dstep, doffset, dalpha] =
         call_backward(dy, x, step, offset, d["bits"].toInt(), grid, axis, group_size, estimator,
-                      d["harmonics"].toInt(), params, c10::nullopt, grad_scale, band);
+                      d["harmonics"].toInt(), params, alpha, grad_scale, band);
     // One gradient per forward argument; non-tensor arguments get none.
     return {dx, dstep, doffset, Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), dalpha,
             Tensor(), Tensor()};
