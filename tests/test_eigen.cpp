@@ -389,8 +389,9 @@ void check_round_trip(Policy const& policy, sq::grid const& g, int bits, Eigen::
   sq::fake_quantize(policy, q, axis, x, steps, y);
   row_major_codes<C> codes(rows, cols);
   sq::quantize_to_codes(policy, q, axis, x, steps, codes);
-  std::vector<std::uint8_t> packed(sq::packed_bytes(static_cast<std::size_t>(rows), static_cast<std::size_t>(cols), bits),
-                                   0xa5);
+  const auto rows_u = static_cast<std::size_t>(rows);
+  const auto cols_u = static_cast<std::size_t>(cols);
+  std::vector<std::uint8_t> packed(sq::packed_bytes(rows_u, cols_u, bits), 0xa5);
   sq::pack_codes(bits, codes, packed);
   row_major_codes<C> unpacked(rows, cols);
   sq::unpack_codes(bits, packed, unpacked);
@@ -474,7 +475,9 @@ TEST_CASE("export: Eigen round trip with offsets, Maps, and column-major codes")
   col_major_codes codes_c(rows, cols);
   sq::quantize_to_codes(sq::exec::seq, q, steps_per::row, xc, steps, codes_c);
   for (Eigen::Index i = 0; i < rows; ++i) {
-    for (Eigen::Index j = 0; j < cols; ++j) CHECK(static_cast<long>(codes_c(i, j)) == reference_code(xc(i, j), steps(i), g));
+    for (Eigen::Index j = 0; j < cols; ++j) {
+      CHECK(static_cast<long>(codes_c(i, j)) == reference_code(xc(i, j), steps(i), g));
+    }
   }
   // A column-major matrix of one column is in row order: one code per packed row.
   const col_major_codes column = codes_c.col(2);
@@ -498,7 +501,8 @@ TEST_CASE("export: Eigen bad input names the argument and writes nothing") {
   row_major_codes<std::int8_t> short_codes = row_major_codes<std::int8_t>::Constant(3, 7, 1);
   CHECK(error_of([&] { sq::quantize_to_codes(sq::exec::seq, q, steps_per::row, x, steps, short_codes); }) ==
         "stableqat::quantize_to_codes: codes.rows() = 3 differs from x.rows() = 4");
-  CHECK(contains(error_of([&] { sq::quantize_to_codes(sq::exec::seq, q, steps_per::row, x, Eigen::VectorXf(steps.head(3)), codes); }),
+  const Eigen::VectorXf three_steps = steps.head(3);
+  CHECK(contains(error_of([&] { sq::quantize_to_codes(sq::exec::seq, q, steps_per::row, x, three_steps, codes); }),
                  "stableqat::quantize_to_codes: steps.size() = 3 differs from the 4 step(s) steps_per::row"));
   CHECK(contains(error_of([&] {
                    sq::quantize_to_codes(sq::exec::seq, q, steps_per::row, x, steps, codes, Eigen::VectorXf(2));
@@ -538,10 +542,40 @@ TEST_CASE("export: Eigen bad input names the argument and writes nothing") {
         "stableqat::dequantize: packed.size() = 7 differs from packed_bytes(4, 7, 2) = 8");
   CHECK(contains(error_of([&] { sq::dequantize(sq::exec::seq, q, steps_per::column, valid, steps, y); }),
                  "stableqat::dequantize: steps.size() = 4 differs from the 7 step(s) steps_per::column"));
-  CHECK(contains(error_of([&] { sq::dequantize(sq::exec::seq, q, steps_per::row, valid, steps, y, Eigen::VectorXf(steps.head(2))); }),
+  const Eigen::VectorXf two_offsets = steps.head(2);
+  CHECK(contains(error_of([&] { sq::dequantize(sq::exec::seq, q, steps_per::row, valid, steps, y, two_offsets); }),
                  "stableqat::dequantize: offsets.size() = 2 differs"));
   col_major_f y_column_major(4, 7);
   CHECK(contains(error_of([&] { sq::dequantize(sq::exec::seq, q, steps_per::row, valid, steps, y_column_major); }),
                  "stableqat::dequantize: y.cols() = 7 columns in a column-major matrix"));
   CHECK((y.array() == 9.0f).all());
+}
+
+TEST_CASE("export: worked Eigen example of docs/export.md") {
+  using matrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  using code_matrix = Eigen::Matrix<std::int8_t, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  const auto per_row = sq::eigen::steps_per::row;
+  sq::quantizer<float> q{sq::signed_grid(2), sq::ste{}};
+  matrix W(2, 3), Wq(2, 3), fq(2, 3);
+  W << 0.30f, -0.05f, -0.26f, 0.11f, 0.74f, -0.90f;
+  Eigen::VectorXf steps(2);
+  steps << 0.25f, 0.5f;
+  code_matrix codes(2, 3);
+  sq::quantize_to_codes(sq::exec::simd, q, per_row, W, steps, codes);
+  code_matrix expected_codes(2, 3);
+  expected_codes << 1, 0, -1, 0, 1, -2;
+  CHECK(codes == expected_codes);
+  std::vector<std::uint8_t> packed(sq::packed_bytes(2, 3, sq::code_bits(q.grid())));
+  REQUIRE(packed.size() == 2);
+  sq::pack_codes(2, codes, packed);
+  CHECK(packed[0] == 0x31);  // fields 01 | 00 | 11, element 0 in the low bits
+  CHECK(packed[1] == 0x24);  // fields 00 | 01 | 10
+  sq::dequantize(sq::exec::simd, q, per_row, packed, steps, Wq);
+  matrix expected(2, 3);
+  expected << 0.25f, 0.0f, -0.25f, 0.0f, 0.5f, -1.0f;
+  CHECK(Wq == expected);
+  CHECK(!std::signbit(Wq(0, 1)));
+  sq::fake_quantize(sq::exec::simd, q, per_row, W, steps, fq);
+  CHECK(fq == Wq);
+  CHECK(std::signbit(fq(0, 1)));  // -0 from fake_quantize, +0 after export
 }
