@@ -245,8 +245,8 @@ void elementwise_call(const char* function, const char* out_name, quantizer<T, S
   call(mapped, x_span, steps_span, out_span, input_span(function, "offsets", offsets)...);
 }
 
-/// The packed format stores rows (row j of a row-major [out, in] matrix is one
-/// packed row), so a packed matrix's storage must hold its elements in row
+/// The packed format stores rows (row i of a row-major [out, in] matrix is
+/// packed row i), so a packed matrix's storage must hold its elements in row
 /// order: a RowMajor object, or a ColMajor one with a single row or column,
 /// where both orders are the same. Packing any other column-major matrix would
 /// pack its columns, so it is refused rather than silently transposed. Also
