@@ -614,7 +614,10 @@ TEST_CASE("DSQ refuses binary and stretched elastic grids; dparameters checked; 
   // float: refused by the float backward before writing (found by the fuzzer:
   // d alpha came back NaN), accepted in double with finite results.
   const sq::quantizer<float, sq::dsq_surrogate> tiny{sq::signed_grid(2), sq::dsq_surrogate{1e-300}};
-  std::vector<float> dp{-7.0f};
+  std::vector<float> dp{-7.0f}, y_tiny{-7.0f, -7.0f};
+  reference::check_invalid_argument([&] { sq::fake_quantize(sq::exec::seq, tiny, x, steps, y_tiny); },
+                                    {"fake_quantize", "alpha = ", "too small for float"});
+  CHECK(y_tiny[0] == -7.0f);
   reference::check_invalid_argument(
       [&] { sq::fake_quantize_backward(sq::exec::seq, tiny, x, steps, dy, dx, ds, dp); },
       {"fake_quantize_backward", "alpha = ", "too small for float"});

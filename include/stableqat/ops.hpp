@@ -130,6 +130,9 @@ void run_forward(Policy const& policy, quantizer<T, S> const& q, exec::forward_a
   const char* function = exec::forward_function;
   check_backend_runs_surrogate<Policy, S>();
   check_grid_fits_surrogate<S>(function, q.grid());
+  if constexpr (requires { q.surrogate().template check_compute_type<T>(function); }) {
+    q.surrogate().template check_compute_type<T>(function);
+  }
   exec::validation::check_forward_shapes(function, q.layout(), a);
   exec::hooks::check_memory(policy, function, a);
   check_values(policy, function, a);

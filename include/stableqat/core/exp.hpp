@@ -21,13 +21,19 @@ namespace exp_detail {
 template <class V>
 STABLEQAT_HD inline V ldexp_integer(V p, V n) noexcept {
   if constexpr (real_scalar<V>) {
+    if (!(n == n)) {
+      return n;  // NaN x: converting NaN to int is undefined behaviour (found by the fuzzer)
+    }
 #if STABLEQAT_DEVICE_CODE
     return ::ldexp(p, static_cast<int>(n));
 #else
     return std::ldexp(p, static_cast<int>(n));
 #endif
   } else {
-    return ldexp(p, to_int(n));  // xsimd, found by argument-dependent lookup
+    // NaN lanes: converted as 0 (xsimd's double -> int64 path converts lane by
+    // lane in C++, where NaN is undefined behaviour), then put back.
+    const auto is_number = n == n;
+    return select(is_number, ldexp(p, to_int(select(is_number, n, V(0)))), n);  // xsimd, by ADL
   }
 }
 

@@ -91,7 +91,7 @@ class dsq_surrogate {
   /// max over r of g: scale k / 2, at the rounding thresholds.
   [[nodiscard]] double max_derivative() const noexcept { return max_derivative_; }
 
-  /// Throws std::invalid_argument naming `alpha` when the constants of g and
+  /// Throws std::invalid_argument naming `alpha` (forward and backward alike) when the constants of g and
   /// d alpha do not fit the compute type T (float: alpha below ~1.2e-38 makes
   /// 1/(alpha (2 - alpha)) overflow, and d alpha would come back as NaN).
   template <class T>
@@ -143,7 +143,9 @@ class dsq_surrogate {
     const V e = exp_nonpositive(minus_two_y);  // the same bits on every backend
     const V one_plus_e = V(T(1)) + e;
     const V sech2 = V(T(4)) * e / (one_plus_e * one_plus_e);
-    const V t = expm1(minus_two_y);
+    // NaN lanes go through expm1 as 0 (xsimd's double expm1 converts NaN to an
+    // integer lane by lane: undefined behaviour); sech2 keeps them NaN.
+    const V t = expm1(select(minus_two_y == minus_two_y, minus_two_y, V(T(0))));
     const V tanh_magnitude = -t / (V(T(2)) + t);
     const V tanh_kd = select(d < V(T(0)), -tanh_magnitude, tanh_magnitude);
     derivative_and_parameters<V, 1> out;
