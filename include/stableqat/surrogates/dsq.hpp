@@ -103,7 +103,7 @@ class dsq_surrogate {
     }
   }
 
-  // floor, exp and expm1 of a batch call AVX-512 intrinsics (core/config.hpp).
+  // floor of a batch calls AVX-512 intrinsics (core/config.hpp).
   STABLEQAT_GCC_PR105593_PUSH
   /// DSQ's hard level before clamping: floor(v) + (d > 0), ties (d = 0) down.
   /// NaN and ±Inf come back unchanged.
@@ -140,12 +140,10 @@ class dsq_surrogate {
     const V d = select(r < V(T(0)), r + half, r - half);
     const V magnitude = select(d < V(T(0)), -d, d);
     const V minus_two_y = V(static_cast<T>(minus_two_k_)) * magnitude;  // -2 k |d|
-    const V e = exp_nonpositive(minus_two_y);  // the same bits on every backend
+    // e^(-2y) and e^(-2y) - 1 from one polynomial, the same bits on every backend.
+    const auto [e, t] = exp_and_expm1_nonpositive(minus_two_y);
     const V one_plus_e = V(T(1)) + e;
     const V sech2 = V(T(4)) * e / (one_plus_e * one_plus_e);
-    // NaN lanes go through expm1 as 0 (xsimd's double expm1 converts NaN to an
-    // integer lane by lane: undefined behaviour); sech2 keeps them NaN.
-    const V t = expm1(select(minus_two_y == minus_two_y, minus_two_y, V(T(0))));
     const V tanh_magnitude = -t / (V(T(2)) + t);
     const V tanh_kd = select(d < V(T(0)), -tanh_magnitude, tanh_magnitude);
     derivative_and_parameters<V, 1> out;
