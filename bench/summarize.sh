@@ -1,17 +1,26 @@
 #!/usr/bin/env bash
 # Summary table of a bench_fake_quantize run (Google Benchmark JSON output).
 #
-#   bench/summarize.sh results.json        # markdown tables on stdout
+#   bench/summarize.sh results.json              # markdown tables on stdout
+#   bench/summarize.sh --cpu-time results.json   # the same from CPU time (the benchmark thread's;
+#                                                # for par the main thread's) instead of wall-clock:
+#                                                # far less distorted on a loaded machine
 #
 # For every direction, layout, size and policy: the streaming-copy bandwidth
 # over the same bytes (one thread for seq/simd, all threads for par), each
 # kernel's bandwidth and its fraction of that copy, and the StableQAT / STE
-# time ratios. Uses the median aggregate of each benchmark when the run had
+# time ratios; for a bench_estimators run, every estimator's forward + backward
+# time over the STE's. Uses the median aggregate of each benchmark when the run had
 # --benchmark_repetitions, the single measurement otherwise. bash + awk only.
 set -euo pipefail
 
+clock=real_time
+if [ "${1:-}" = "--cpu-time" ]; then
+  clock=cpu_time
+  shift
+fi
 if [ $# -ne 1 ] || [ ! -r "$1" ]; then
-  echo "usage: $0 results.json" >&2
+  echo "usage: $0 [--cpu-time] results.json" >&2
   exit 2
 fi
 
@@ -41,7 +50,7 @@ function ratio(a, b) { return (a > 0 && b > 0) ? sprintf("%.2f", a / b) : "-" }
 /"run_name":/       { name = value($0); sub(/\/real_time$/, "", name) }
 /"run_type":/       { type = value($0) }
 /"aggregate_name":/ { aggregate = value($0) }
-/"real_time":/      { real = value($0) }
+$0 ~ "\"" clock "\":" { real = value($0) }
 /"time_unit":/      { unit = value($0) }
 /"bytes_per_second":/ { bytes = value($0) }
 /"items_per_second":/ { items = value($0) }
@@ -57,13 +66,58 @@ function ratio(a, b) { return (a > 0 && b > 0) ? sprintf("%.2f", a / b) : "-" }
   name = ""; type = ""; aggregate = ""; real = ""; unit = "ns"; bytes = 0; items = 0
 }
 
+# The estimator table (bench_estimators: fwdbwd/<estimator>/<layout>/<policy>/<floats>):
+# forward + backward time of each estimator over the STE time of the same run.
+function efficiency_table(   nest, est, label, lay, layout, g, n, p, pol, ste, row, e, lo, hi, r, other, printed) {
+  nest = split("ste_again fourier1 fourier3 dsq paretoq ewgs", est, " ")
+  split("STE again|StableQAT K=1|StableQAT K=3|DSQ|ParetoQ (SEQ+STE)|EWGS", label, "|")
+  lo = 0; hi = 0
+  for (other in t) {  # noise gauge: the STE registered twice, identical code
+    if (other !~ /^fwdbwd\/ste_again\//) continue
+    ste = other; sub(/ste_again/, "ste", ste)
+    if (!(ste in t) || t[ste] <= 0) continue
+    r = t[other] / t[ste]
+    if (lo == 0 || r < lo) lo = r
+    if (r > hi) hi = r
+  }
+  printed = 0
+  for (lay = 1; lay <= 2; ++lay) {
+    layout = lay == 1 ? "per_tensor" : "per_channel"
+    for (g = 1; g <= nsizes; ++g) {
+      n = sizes[g]
+      for (p = 1; p <= 2; ++p) {
+        pol = p == 1 ? "simd" : "par"
+        ste = "fwdbwd/ste/" layout "/" pol "/" n
+        if (!(ste in t)) continue
+        if (!printed) {
+          printf "\nEstimators: forward + backward time / STE time (fwdbwd, bench_estimators; STE column in us)\n"
+          if (hi > 0) printf "Noise gauge: the same STE kernel run twice (STE again / STE) ranges %.2f .. %.2f in this run.\n", lo, hi
+          printf "\n| floats | layout | policy | STE us |"
+          for (e = 1; e <= nest; ++e) printf " %s |", label[e]
+          printf "\n|---:|---|---|---:|"
+          for (e = 1; e <= nest; ++e) printf "---:|"
+          printf "\n"
+          printed = 1
+        }
+        row = sprintf("| %s | %s | %s | %.2f |", n, layout, pol, t[ste] / 1e3)
+        for (e = 1; e <= nest; ++e) row = row " " ratio(t["fwdbwd/" est[e] "/" layout "/" pol "/" n], t[ste]) " |"
+        print row
+      }
+    }
+  }
+}
+
 END {
   printf "Run: %s on %s (%s CPUs, %s MHz nominal), load average %s; simd = %s, par = %s threads.\n", \
          date, host, cpus, mhz, load, arch, par_threads
+  if (clock == "cpu_time") printf "Times and ratios from CPU time (--cpu-time), not wall-clock; GB/s columns are wall-clock.\n"
+  for (key in seen) { split(key, kp, SUBSEP); if (kp[1] == "fwd" || kp[1] == "bwd") have_directions = 1 }
+  if (have_directions) {
   printf "GB/s (1e9 B/s) over the bytes each kernel must move (fwd 8, bwd 12 per float); x copy = fraction of the\n"
   printf "streaming copy"
   printf " of the same bytes (1 thread for seq/simd, all threads for par); F1 = fourier_surrogate<1> (A = 0.21),\n"
   printf "F3 = fourier_surrogate<3>; ratios are time / STE time. Medians of the repetitions.\n"
+  }
   # Noise gauge: the forward pass ignores the surrogate, so forward STE, F1 and
   # F3 run the very same code; their spread is the run-to-run noise of the machine.
   lo = 0; hi = 0
@@ -81,6 +135,7 @@ END {
     for (j = i - 1; j >= 1 && sizes[j] > v; --j) sizes[j + 1] = sizes[j]
     sizes[j + 1] = v
   }
+  efficiency_table()
   ndir = split("fwd bwd", dirs, " "); npol = split("seq simd par", pols, " ")
   for (d = 1; d <= ndir; ++d) {
     for (lay = 1; lay <= 2; ++lay) {
@@ -111,4 +166,4 @@ END {
     }
   }
 }
-' "$1"
+' clock="$clock" "$1"

@@ -70,11 +70,12 @@ std::string method_help() {
 void print_help() {
   std::printf(
       "usage: qat_fashion_mnist [options]\n"
-      "  --quick              short sweep (fp32, ste, fourier1 at one lr, 1 seed, 2 epochs on 20000 images)\n"
-      "                       and run the checks (implies --check)\n"
+      "  --quick              short sweep (fp32, ste, fourier1 or --methods, at one lr, 1 seed, 2 epochs on\n"
+      "                       20000 images) and run the checks (implies --check)\n"
       "  --check              exit 1 unless: 60000/10000 images loaded, FP32 test accuracy >= 0.80,\n"
       "                       every 2-bit run finite, <= 4 distinct weight values per channel\n"
-      "  --methods LIST       comma list of methods (default fp32,ste,fourier1,ste_scaled):\n%s"
+      "  --methods LIST       comma list of methods (default fp32,ste,fourier1,ste_scaled; the paper's\n"
+      "                       baselines dsq,paretoq,ewgs on request):\n%s"
       "  --lrs LIST           learning rates (default: SGD 0.05,0.1,0.2,0.3,0.4,0.5;\n"
       "                       Adam/AdamW 0.0001,0.0003,0.001,0.003,0.01,0.03)\n"
       "  --seeds N            seeds 1..N (default 3)\n"
@@ -118,6 +119,7 @@ std::vector<std::string_view> split_list(std::string_view text) {
 options parse(int argc, char** argv) {
   options o;
   bool quick_defaults = false;
+  bool methods_given = false;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
     const auto value = [&]() -> std::string_view {
@@ -133,6 +135,7 @@ options parse(int argc, char** argv) {
       o.check = true;
     } else if (arg == "--methods") {
       o.methods.clear();
+      methods_given = true;
       for (auto name : split_list(value())) {
         const qat::method m = qat::parse_method_key(name);
         if (std::find(o.methods.begin(), o.methods.end(), m) != o.methods.end()) {
@@ -192,10 +195,11 @@ options parse(int argc, char** argv) {
     }
   }
   if (quick_defaults) {
-    // Later options on the command line do not override these: --quick is one fixed, checked schedule.
+    // Other options on the command line do not override these: --quick is one fixed, checked
+    // schedule; only --methods chooses what it trains (e.g. the baselines: --methods dsq,paretoq,ewgs).
     o.quick = true;
     o.check = true;
-    o.methods = {qat::method::fp32, qat::method::ste, qat::method::fourier1};
+    if (!methods_given) o.methods = {qat::method::fp32, qat::method::ste, qat::method::fourier1};
     // One learning rate in the middle of the optimizer's sweep.
     o.lrs = {o.plan.optimizer == qat::optimizer_kind::sgd ? 0.1f : 1e-3f};
     o.seeds = {1};
@@ -257,7 +261,8 @@ int main(int argc, char** argv) {
     std::printf("stableqat %s: 2-bit QAT on Fashion-MNIST%s\n", STABLEQAT_VERSION_STRING,
                 opt.quick ? " (quick mode)" : "");
     std::printf("model: MLP 784-256-128-10, ReLU; 2-bit signed weights {-2,-1,0,1}*step per output channel with\n"
-                "       learnable LSQ steps in layers 1 and 2; output layer and biases FP32; activations %s\n",
+                "       learnable LSQ steps in layers 1 and 2 (paretoq: {-3,-1,1,3}/4*alpha, alpha = max|w_row| at\n"
+                "       start); output layer and biases FP32; activations %s\n",
                 opt.plan.activation_bits > 0 ? (std::to_string(opt.plan.activation_bits) +
                                                 "-bit unsigned (learnable step + offset) in 2-bit runs")
                                                    .c_str()

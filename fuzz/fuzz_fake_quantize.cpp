@@ -1,21 +1,27 @@
-// libFuzzer target: arbitrary grids, surrogates, layouts, steps and inputs
-// through the public front-end, checking the library's contract.
+// libFuzzer target: arbitrary grids (integer, binary, ParetoQ's stretched
+// elastic), surrogates (STE, Fourier K = 1 and 3, DSQ with its alpha, EWGS
+// with its delta), layouts, steps and inputs through the public front-end,
+// checking the library's contract.
 //
 // Invariants checked (any violation aborts, which libFuzzer reports):
-//  - the only exception ever thrown is std::invalid_argument;
+//  - the only exception ever thrown is std::invalid_argument (bad grids,
+//    layouts, alpha, delta, DSQ on a binary or stretched elastic grid, ...);
 //  - a throwing call writes nothing;
 //  - forward outputs are on the grid: y = s*L (+ b) for an integer level L in
-//    [qmin, qmax] (sign on the binary grid), NaN exactly for NaN input;
+//    [qmin, qmax] (sign on the binary grid, (n + shift)/m on a stretched
+//    elastic grid), NaN exactly for NaN input;
 //  - dx is finite for finite x and dy, and |dx| <= max g * |dy|;
 //  - with one element per step and grad_scale 1, dx + db == dy elementwise
 //    (to the rounding of one subtraction);
-//  - simd agrees with seq: forward bit for bit, dx within a few ulp.
+//  - simd and par agree with seq: forward bit for bit, dx within a few ulp,
+//    DSQ's d alpha to the rounding of its double sums.
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <optional>
 #include <stdexcept>
@@ -76,13 +82,18 @@ T value_from(FuzzedDataProvider& data) {
 sq::grid grid_from(FuzzedDataProvider& data, bool& valid) {
   valid = true;
   const int bits = data.ConsumeIntegralInRange<int>(-1, 18);
-  switch (data.ConsumeIntegralInRange<int>(0, 2)) {
+  switch (data.ConsumeIntegralInRange<int>(0, 4)) {
     case 0:
       if (!accepted([&] { (void)sq::signed_grid(bits); })) break;
       return sq::signed_grid(bits);
     case 1:
       if (!accepted([&] { (void)sq::unsigned_grid(bits); })) break;
       return sq::unsigned_grid(bits);
+    case 2:  // ParetoQ's stretched elastic grid: 2 bits only
+      if (!accepted([&] { (void)sq::stretched_elastic_grid(bits); })) break;
+      return sq::stretched_elastic_grid(bits);
+    case 3:
+      return sq::stretched_elastic_ternary_grid();
     default:
       return sq::ternary_grid();
   }
@@ -110,6 +121,132 @@ std::optional<sq::step_layout> layout_from(FuzzedDataProvider& data, std::size_t
 
 bool same_bits_or_both_nan(double a, double b) {
   return (std::isnan(a) && std::isnan(b)) || (a == b && std::signbit(a) == std::signbit(b));
+}
+
+/// The backward call of any surrogate: a learnable one (DSQ) also returns its
+/// parameter gradients into `dparameters` (resized here).
+template <class Policy, class T, class S>
+void backward(Policy const& policy, sq::quantizer<T, S> const& q, std::vector<T> const& x,
+              std::vector<T> const& steps, std::vector<T> const& dy, std::vector<T>& dx, std::vector<T>& dsteps,
+              bool with_offsets, std::vector<T> const& offsets, std::vector<T>& doffsets,
+              std::vector<T>& dparameters, std::optional<double> grad_scale = std::nullopt) {
+  if constexpr (sq::learnable_surrogate<S>) {
+    dparameters.resize(S::parameter_count);
+    if (with_offsets) {
+      sq::fake_quantize_backward(policy, q, x, steps, dy, dx, dsteps, offsets, doffsets, dparameters, grad_scale);
+    } else {
+      sq::fake_quantize_backward(policy, q, x, steps, dy, dx, dsteps, dparameters, grad_scale);
+    }
+  } else if (with_offsets) {
+    sq::fake_quantize_backward(policy, q, x, steps, dy, dx, dsteps, offsets, doffsets, grad_scale);
+  } else {
+    sq::fake_quantize_backward(policy, q, x, steps, dy, dx, dsteps, grad_scale);
+  }
+}
+
+/// Bound on |dL/dp| of a learnable surrogate's parameter (DSQ: |(1/2) dphi/dalpha|
+/// <= 1/(2 (1-alpha)^2) + scale/(2 alpha (2 - alpha)), from |tanh| <= 1, sech^2 <= 1, |d| <= 1/2).
+template <class S>
+double parameter_term_bound(S const& surrogate) {
+  if constexpr (sq::learnable_surrogate<S>) {
+    const double a = surrogate.alpha();
+    return 0.5 / ((1 - a) * (1 - a)) + 0.5 / ((1 - a) * a * (2 - a));
+  } else {
+    (void)surrogate;
+    return 0.0;
+  }
+}
+
+/// True when a learnable surrogate's parameter sums stay well inside T's range:
+/// `scale` = sum |s dy| * max |dL/dp| bounds every partial sum, and the bound
+/// itself must be representable (DSQ with float and alpha below ~1e-38 has
+/// constants that overflow float and gives NaN: a known limitation, reported).
+template <class T, class S>
+bool parameter_sums_bounded(S const& surrogate, double scale) {
+  const double limit = 1e-3 * static_cast<double>(std::numeric_limits<T>::max());
+  return std::isfinite(scale) && scale < limit && parameter_term_bound(surrogate) < limit;
+}
+
+/// The learnable parameter, for messages (DSQ's alpha).
+template <class S>
+double parameter_of(S const& surrogate) {
+  if constexpr (sq::learnable_surrogate<S>) {
+    return surrogate.alpha();
+  } else {
+    (void)surrogate;
+    return 0.0;
+  }
+}
+
+/// y rebuilt from a level as the forward pass writes it: s * L, or fma(s, L, b).
+template <class T>
+T rebuilt_output(double s, double level, double b, bool with_offsets) {
+  return with_offsets ? static_cast<T>(std::fma(static_cast<T>(s), static_cast<T>(level), static_cast<T>(b)))
+                      : static_cast<T>(static_cast<T>(s) * static_cast<T>(level));
+}
+
+/// The levels of a stretched elastic grid in T, (n + shift) * (1/m) for its codes n.
+template <class T>
+std::vector<double> stretched_levels(sq::grid const& grid) {
+  const bool ternary = grid.qmin() == -grid.qmax();
+  const double m = ternary ? 1.5 : -static_cast<double>(grid.qmin());
+  const T shift = ternary ? T(0) : T(0.5);
+  const T inv_m = static_cast<T>(1.0 / m);
+  std::vector<double> levels;
+  for (int n = grid.qmin(); n <= grid.qmax(); ++n) {
+    levels.push_back(static_cast<double>(static_cast<T>((static_cast<T>(n) + shift) * inv_m)));
+  }
+  return levels;
+}
+
+/// Another backend's results against seq's: forward bit for bit, dx within 4
+/// ulp, the parameter gradient within the summation bound of exec::simd.
+template <class T, class S>
+void check_backend_agrees(const char* backend, S const& surrogate, std::vector<T> const& x,
+                          std::vector<T> const& steps, std::vector<T> const& dy, sq::step_layout const& layout,
+                          std::vector<T> const& y, std::vector<T> const& dx, std::vector<T> const& dparameters,
+                          std::vector<T> const& y_other, std::vector<T> const& dx_other,
+                          std::vector<T> const& dparameters_other) {
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    if (!same_bits_or_both_nan(y[i], y_other[i])) {
+      std::fprintf(stderr, "%s: i=%zu x=%a\n", backend, i, static_cast<double>(x[i]));
+      fail("forward differs from seq");
+    }
+    const double a = dx[i], b = dx_other[i];
+    const double tolerance = 4 * std::numeric_limits<T>::epsilon() * std::fmax(std::fabs(a), std::fabs(b)) +
+                             4 * static_cast<double>(std::numeric_limits<T>::denorm_min());
+    if (!((std::isnan(a) && std::isnan(b)) || a == b || std::fabs(a - b) <= tolerance)) {
+      std::fprintf(stderr, "%s: i=%zu x=%a step=%a dy=%a seq dx=%a other dx=%a max g=%g\n", backend, i,
+                   static_cast<double>(x[i]), static_cast<double>(steps[layout.step_index(i)]),
+                   static_cast<double>(dy[i]), a, b, surrogate.max_derivative());
+      fail("dx differs from seq by more than 4 ulp");
+    }
+  }
+  if constexpr (sq::learnable_surrogate<S>) {
+    // sum |s dy dL/dp| bounds every partial sum: below T's range nothing
+    // overflows, and the two summation orders differ within simd's bound.
+    double scale = 0.0;
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      if (std::isfinite(x[i])) {
+        scale += std::fabs(static_cast<double>(steps[layout.step_index(i)]) * static_cast<double>(dy[i]));
+      }
+    }
+    scale *= parameter_term_bound(surrogate);
+    const double a = dparameters[0], b = dparameters_other[0];
+    if (parameter_sums_bounded<T>(surrogate, scale)) {
+      // exec::simd sums float terms in float lanes over blocks of 8 batches
+      // (exec/simd/plan.hpp: error <= 2.4e-7 sum|terms|); seq and double, in double.
+      const double summation = sizeof(T) == 4 ? 2.4e-7 : 1e-9;
+      const double tolerance = summation * scale + 2 * std::numeric_limits<T>::epsilon() * std::fabs(a) +
+                               static_cast<double>(std::numeric_limits<T>::denorm_min());
+      if (!(std::isfinite(a) && std::isfinite(b) && std::fabs(a - b) <= tolerance)) {
+        std::fprintf(stderr, "%s: seq dparameters[0]=%a other=%a scale=%g\n", backend, a, b, scale);
+        fail("the parameter gradient differs from seq");
+      }
+    } else {
+      require(std::isnan(a) == std::isnan(b), "the parameter gradient is NaN on one backend only");
+    }
+  }
 }
 
 template <class T, class S>
@@ -150,6 +287,12 @@ void check_case(FuzzedDataProvider& data, sq::grid grid, S const& surrogate) {
     }
     require(!std::isnan(y[i]), "finite or infinite input gave NaN output");
     if (!std::isfinite(y[i])) continue;  // s * level (+ b) overflowed the type
+    if (grid.is_stretched_elastic()) {  // one of its few levels, rebuilt exactly as the forward pass does
+      bool found = false;
+      for (double level : stretched_levels<T>(grid)) found = found || rebuilt_output<T>(s, level, b, with_offsets) == y[i];
+      require(found, "forward output is not step * (n + shift)/m (+ offset) on the stretched elastic grid");
+      continue;
+    }
     double level = std::nearbyint((static_cast<double>(y[i]) - b) / s);
     if (with_offsets) {
       // y - b loses the low bits of s*L when |b| dwarfs s; search near the clamped level.
@@ -170,12 +313,25 @@ void check_case(FuzzedDataProvider& data, sq::grid grid, S const& surrogate) {
     require(on_grid, "forward output is not step * level (+ offset)");
   }
 
-  std::vector<T> dx(numel, sentinel), dsteps(count, sentinel), doffsets(count, sentinel);
+  std::vector<T> dx(numel, sentinel), dsteps(count, sentinel), doffsets(count, sentinel), dparameters;
   const bool backward_ok = accepted([&] {
-    if (with_offsets) sq::fake_quantize_backward(sq::exec::seq, q, x, steps, dy, dx, dsteps, offsets, doffsets);
-    else sq::fake_quantize_backward(sq::exec::seq, q, x, steps, dy, dx, dsteps);
+    backward(sq::exec::seq, q, x, steps, dy, dx, dsteps, with_offsets, offsets, doffsets, dparameters);
   });
   require(backward_ok, "backward rejected arguments the forward accepted");
+  if constexpr (sq::learnable_surrogate<S>) {
+    // Terms outside the band (NaN, ±Inf x) are 0, so with finite dy the
+    // parameter gradient is not NaN, unless the sums may overflow (inf - inf):
+    // sum |s dy| * max |dL/dp| must stay well inside T's range.
+    double scale = 0.0;
+    for (std::size_t i = 0; i < numel; ++i) {
+      scale += std::fabs(static_cast<double>(steps[layout->step_index(i)]) * static_cast<double>(dy[i]));
+    }
+    scale *= parameter_term_bound(surrogate);
+    if (parameter_sums_bounded<T>(surrogate, scale) && std::isnan(dparameters[0])) {
+      std::fprintf(stderr, "alpha=%a scale=%g numel=%zu\n", parameter_of(surrogate), scale, numel);
+      fail("the parameter gradient is NaN for finite dy and a bounded sum");
+    }
+  }
   for (std::size_t i = 0; i < numel; ++i) {
     if (std::isfinite(x[i]) && std::isfinite(dy[i])) {
       const double bound = surrogate.max_derivative() * std::fabs(static_cast<double>(dy[i]));
@@ -197,7 +353,8 @@ void check_case(FuzzedDataProvider& data, sq::grid grid, S const& surrogate) {
       s1[i] = steps[layout->step_index(i)];
       b1[i] = with_offsets ? offsets[layout->step_index(i)] : T(0);
     }
-    sq::fake_quantize_backward(sq::exec::seq, q1, x, s1, dy, dx1, ds1, b1, db1, 1.0);
+    std::vector<T> dp1;
+    backward(sq::exec::seq, q1, x, s1, dy, dx1, ds1, true, b1, db1, dp1, 1.0);
     for (std::size_t i = 0; i < numel; ++i) {
       if (!std::isfinite(dy[i]) || !std::isfinite(dx1[i])) continue;
       const double sum = static_cast<double>(dx1[i]) + static_cast<double>(db1[i]);
@@ -208,34 +365,29 @@ void check_case(FuzzedDataProvider& data, sq::grid grid, S const& surrogate) {
   }
 
 #if FUZZ_HAS_SIMD
-  std::vector<T> y_simd(numel), dx_simd(numel), dsteps_simd(count), doffsets_simd(count);
-  if (with_offsets) {
-    sq::fake_quantize(sq::exec::simd, q, x, steps, y_simd, offsets);
-    sq::fake_quantize_backward(sq::exec::simd, q, x, steps, dy, dx_simd, dsteps_simd, offsets, doffsets_simd);
-  } else {
-    sq::fake_quantize(sq::exec::simd, q, x, steps, y_simd);
-    sq::fake_quantize_backward(sq::exec::simd, q, x, steps, dy, dx_simd, dsteps_simd);
-  }
-  for (std::size_t i = 0; i < numel; ++i) {
-    require(same_bits_or_both_nan(y[i], y_simd[i]), "simd forward differs from seq");
-    const double a = dx[i], b = dx_simd[i];
-    const double tolerance = 4 * std::numeric_limits<T>::epsilon() * std::fmax(std::fabs(a), std::fabs(b)) +
-                             4 * static_cast<double>(std::numeric_limits<T>::denorm_min());
-    if (!((std::isnan(a) && std::isnan(b)) || a == b || std::fabs(a - b) <= tolerance)) {
-      std::fprintf(stderr, "i=%zu x=%a step=%a dy=%a seq dx=%a simd dx=%a max g=%g\n", i, static_cast<double>(x[i]),
-                   static_cast<double>(steps[layout->step_index(i)]), static_cast<double>(dy[i]), a, b,
-                   surrogate.max_derivative());
-      fail("simd dx differs from seq by more than 4 ulp");
+  const auto other = [&](const char* name, auto const& policy) {
+    std::vector<T> y_other(numel), dx_other(numel), dsteps_other(count), doffsets_other(count), dparameters_other;
+    if (with_offsets) {
+      sq::fake_quantize(policy, q, x, steps, y_other, offsets);
+    } else {
+      sq::fake_quantize(policy, q, x, steps, y_other);
     }
-  }
+    backward(policy, q, x, steps, dy, dx_other, dsteps_other, with_offsets, offsets, doffsets_other,
+             dparameters_other);
+    check_backend_agrees(name, surrogate, x, steps, dy, *layout, y, dx, dparameters, y_other, dx_other,
+                         dparameters_other);
+  };
+  other("simd", sq::exec::simd);
+  other("par(2)", sq::exec::par.with_threads(2));
 #else
   (void)same_bits_or_both_nan;
+  (void)check_backend_agrees<T, S>;
 #endif
 }
 
 template <class T>
 void check_element_type(FuzzedDataProvider& data, sq::grid grid) {
-  const int order = data.ConsumeIntegralInRange<int>(0, 3);
+  const int order = data.ConsumeIntegralInRange<int>(0, 5);
   const double amplitude = data.ConsumeBool() ? data.ConsumeFloatingPointInRange<double>(-0.3, 0.3)
                                               : value_from<double>(data);
   switch (order) {
@@ -247,11 +399,30 @@ void check_element_type(FuzzedDataProvider& data, sq::grid grid) {
         check_case<T>(data, grid, sq::fourier_surrogate<1>{amplitude});
       }
       break;
-    default:
+    case 2:
       if (accepted([&] { (void)sq::fourier_surrogate<3>{amplitude}; })) {
         check_case<T>(data, grid, sq::fourier_surrogate<3>{amplitude});
       }
       break;
+    case 3:
+      check_case<T>(data, grid, sq::ste{});
+      break;
+    case 4: {  // DSQ: alpha in (0, 1) accepted, anything else refused
+      const double alpha = data.ConsumeBool() ? data.ConsumeFloatingPointInRange<double>(-0.2, 1.2)
+                                              : value_from<double>(data);
+      if (accepted([&] { (void)sq::dsq_surrogate{alpha}; })) {
+        check_case<T>(data, grid, sq::dsq_surrogate{alpha});
+      }
+      break;
+    }
+    default: {  // EWGS: delta in [0, 2)
+      const double delta = data.ConsumeBool() ? data.ConsumeFloatingPointInRange<double>(-0.5, 2.5)
+                                              : value_from<double>(data);
+      if (accepted([&] { (void)sq::ewgs_surrogate{delta}; })) {
+        check_case<T>(data, grid, sq::ewgs_surrogate{delta});
+      }
+      break;
+    }
   }
 }
 

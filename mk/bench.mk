@@ -3,8 +3,11 @@
 # the summary table goes to stdout (docs/benchmarks.md records one).
 # Two builds of the same benchmark: the native one (-march=native, AVX-512 on
 # the reference machine) and bench_fake_quantize_avx2 (-mavx2 -mfma
-# -mno-avx512f, issue 15), each followed by its summary table.
-#   make bench                                  # full native suite + AVX2 simd/par per_tensor, 9 interleaved repetitions (~5 min)
+# -mno-avx512f, issue 15), each followed by its summary table; between them
+# bench_estimators (issue 12): forward + backward of every estimator (STE,
+# StableQAT K=1/K=3, DSQ, ParetoQ's SEQ + STE, EWGS) relative to the STE.
+#   make bench                                  # full native suite, estimators, AVX2 simd/par per_tensor, 9 interleaved repetitions (~7 min)
+#   make bench-estimators                       # only the estimator table (~2 min)
 #   make bench BENCH_FILTER='bwd/.*/16777216'    # a subset (Google Benchmark regex), both builds
 #   make bench BENCH_AVX2_FILTER=.               # the whole suite on the AVX2 build too
 
@@ -14,6 +17,8 @@ BENCH_FILTER ?= .
 BENCH_REPETITIONS ?= 9
 BENCH_MIN_TIME ?= 0.1
 BENCH_OUT_AVX2 ?= $(BENCH_BUILD)/bench/results_avx2.json
+BENCH_OUT_ESTIMATORS ?= $(BENCH_BUILD)/bench/results_estimators.json
+BENCH_ESTIMATORS_FILTER ?= $(BENCH_FILTER)
 # The AVX2 run defaults to per_tensor simd/par and the baselines (layout "-"):
 # seq is scalar code either way and per_channel adds little; BENCH_FILTER, when
 # given, applies to both runs.
@@ -23,11 +28,11 @@ else
 BENCH_AVX2_FILTER ?= ^(fwd|bwd)/[a-z0-9_]+/(per_tensor|-)/(simd|par|1t)/
 endif
 
-.PHONY: bench bench-build
+.PHONY: bench bench-build bench-estimators
 
 bench-build: deps
 	cmake --preset release -Wno-dev >/dev/null
-	cmake --build --preset release -j $(JOBS) --target bench_fake_quantize bench_fake_quantize_avx2 bench_export
+	cmake --build --preset release -j $(JOBS) --target bench_fake_quantize bench_fake_quantize_avx2 bench_estimators bench_export
 
 bench: bench-build ## build (release: -march=native and AVX2) and run the CPU benchmarks, then print both summary tables
 	$(BENCH_BUILD)/bench/bench_fake_quantize --benchmark_filter='$(BENCH_FILTER)' \
@@ -36,6 +41,13 @@ bench: bench-build ## build (release: -march=native and AVX2) and run the CPU be
 	  --benchmark_report_aggregates_only=true --benchmark_out=$(BENCH_OUT) --benchmark_out_format=json
 	@echo
 	@bench/summarize.sh $(BENCH_OUT)
+	@echo
+	$(BENCH_BUILD)/bench/bench_estimators --benchmark_filter='$(BENCH_ESTIMATORS_FILTER)' \
+	  --benchmark_repetitions=$(BENCH_REPETITIONS) --benchmark_min_time=$(BENCH_MIN_TIME) \
+	  --benchmark_enable_random_interleaving=true \
+	  --benchmark_report_aggregates_only=true --benchmark_out=$(BENCH_OUT_ESTIMATORS) --benchmark_out_format=json
+	@echo
+	@bench/summarize.sh $(BENCH_OUT_ESTIMATORS)
 	@echo
 	$(BENCH_BUILD)/bench/bench_fake_quantize_avx2 --benchmark_filter='$(BENCH_AVX2_FILTER)' \
 	  --benchmark_repetitions=$(BENCH_REPETITIONS) --benchmark_min_time=$(BENCH_MIN_TIME) \
@@ -48,3 +60,13 @@ bench: bench-build ## build (release: -march=native and AVX2) and run the CPU be
 	  --benchmark_repetitions=$(BENCH_REPETITIONS) --benchmark_min_time=$(BENCH_MIN_TIME) \
 	  --benchmark_enable_random_interleaving=true --benchmark_report_aggregates_only=true \
 	  --benchmark_out=$(BENCH_BUILD)/bench/export_results.json --benchmark_out_format=json
+
+bench-estimators: deps ## build and run only bench_estimators (issue 12's efficiency table), then print its table
+	cmake --preset release -Wno-dev >/dev/null
+	cmake --build --preset release -j $(JOBS) --target bench_estimators
+	$(BENCH_BUILD)/bench/bench_estimators --benchmark_filter='$(BENCH_ESTIMATORS_FILTER)' \
+	  --benchmark_repetitions=$(BENCH_REPETITIONS) --benchmark_min_time=$(BENCH_MIN_TIME) \
+	  --benchmark_enable_random_interleaving=true \
+	  --benchmark_report_aggregates_only=true --benchmark_out=$(BENCH_OUT_ESTIMATORS) --benchmark_out_format=json
+	@echo
+	@bench/summarize.sh $(BENCH_OUT_ESTIMATORS)

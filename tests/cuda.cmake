@@ -5,7 +5,8 @@
 #                        installed, even with STABLEQAT_CUDA=OFF: the backend's
 #                        host/device helpers (16-bit storage conversions, tiling,
 #                        launch plan, the per-lane tile work run lane by lane
-#                        against exec::seq and the golden vectors, error
+#                        against exec::seq and the golden vectors (the paper's
+#                        baselines DSQ/EWGS/SEQ also against long double), error
 #                        messages). Needs no GPU.
 #   cuda_frontend_tests  `cuda_tests frontend` (nvcc): exec::cuda's argument
 #                        checks (the CPU front-end's messages, before any CUDA
@@ -20,7 +21,7 @@ if(TARGET CUDA::cudart)
   add_custom_target(stableqat_cuda)
   stableqat_add_test(cuda_host_tests
     SOURCES cuda/host_storage_tests.cpp cuda/host_tiling_tests.cpp cuda/host_tile_work_tests.cpp
-            cuda/host_golden_tests.cpp cuda/host_export_tests.cpp
+            cuda/host_golden_tests.cpp cuda/host_export_tests.cpp cuda/host_estimator_tests.cpp
     LABELS cuda host)
   target_link_libraries(cuda_host_tests PRIVATE CUDA::cudart)
   stableqat_use_golden_file(cuda_host_tests)
@@ -37,7 +38,8 @@ endif()
 add_library(stableqat_cuda_tests_main OBJECT cuda/cuda_tests_main.cpp)
 stableqat_project_options(stableqat_cuda_tests_main)
 target_link_libraries(stableqat_cuda_tests_main PRIVATE doctest::doctest CUDA::cudart)
-add_executable(cuda_tests cuda/float_tests.cu cuda/storage_tests.cu cuda/export_tests.cu $<TARGET_OBJECTS:stableqat_cuda_tests_main>)
+add_executable(cuda_tests cuda/float_tests.cu cuda/storage_tests.cu cuda/export_tests.cu cuda/estimator_tests.cu
+                          $<TARGET_OBJECTS:stableqat_cuda_tests_main>)
 stableqat_cuda_options(cuda_tests)
 target_link_libraries(cuda_tests PRIVATE doctest::doctest)
 stableqat_use_golden_file(cuda_tests)

@@ -1,8 +1,10 @@
 // The demo's building blocks (examples/qat/): the IDX reader on files written
 // here (good and broken), the MLP's backward pass against finite differences,
-// and the quantized model's weights against the 2-bit grid.
+// the quantized model's weights against the 2-bit grid, and the paper's
+// baselines (DSQ, ParetoQ's SEQ, EWGS) wired into the model.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -376,9 +378,112 @@ TEST_CASE("methods: every table row parses from its key; unknown keys name the a
   }
   std::string message;
   try {
-    qat::parse_method_key("dsq");
+    qat::parse_method_key("lsq");
   } catch (std::invalid_argument const& e) {
     message = e.what();
   }
-  CHECK(message == "--methods: unknown method 'dsq' (known: fp32, ste, fourier1, fourier3, ste_scaled)");
+  CHECK(message ==
+        "--methods: unknown method 'lsq' (known: fp32, ste, fourier1, fourier3, ste_scaled, dsq, paretoq, ewgs)");
+}
+
+// --- the paper's baselines in the demo (issue 12) ------------------------------
+
+namespace {
+
+/// A small 2-bit model of `m` (layers 20 -> 12 -> 8 -> 3) with weights from seed 7.
+qat::mlp small_model(qat::method m, int activation_bits = 0) {
+  qat::model_config config;
+  config.widths = {20, 12, 8, 3};
+  config.quantize_weights = true;
+  config.activation_bits = activation_bits;
+  return qat::mlp(config, qat::make_quantizers(m, activation_bits), 7);
+}
+
+}  // namespace
+
+TEST_CASE("paretoq: alpha starts at max|w_row| and every weight is alpha times one of -3/4, -1/4, 1/4, 3/4") {
+  qat::mlp model = small_model(qat::method::paretoq);
+  CHECK(model.weight_grid().is_stretched_elastic());
+  for (std::size_t l = 0; l < 2; ++l) {
+    qat::dense_layer const& layer = model.layers()[l];
+    REQUIRE(layer.quantized_weights);
+    const qat::row_matrix wq = model.effective_weights(l);
+    for (Eigen::Index r = 0; r < wq.rows(); ++r) {
+      double largest = 0.0;
+      for (Eigen::Index c = 0; c < layer.w.cols(); ++c) largest = std::max(largest, std::fabs(double{layer.w(r, c)}));
+      CHECK(double{layer.steps(r)} == doctest::Approx(largest).epsilon(1e-7));
+      for (Eigen::Index c = 0; c < wq.cols(); ++c) {
+        const double w = layer.w(r, c);
+        const double level = double{wq(r, c)} / double{layer.steps(r)};
+        // Independent transcription of SEQ: u = clamp(w/alpha, +-0.99), q = (round(2u - 1/2) + 1/2)/2.
+        const double u = std::clamp(w / double{layer.steps(r)}, -0.99, 0.99);
+        CHECK(level == doctest::Approx((std::nearbyint(2.0 * u - 0.5) + 0.5) / 2.0).epsilon(1e-6));
+        CHECK((std::fabs(std::fabs(level) - 0.25) < 1e-6 || std::fabs(std::fabs(level) - 0.75) < 1e-6));
+      }
+    }
+  }
+}
+
+TEST_CASE("dsq: one learnable alpha per quantizer, 0.2 at start, bounded to [1e-3, 0.999] by the optimizer") {
+  qat::mlp model = small_model(qat::method::dsq, 4);
+  CHECK(model.layers()[0].weight_params.size() == 1);
+  CHECK(model.layers()[0].weight_params(0) == qat::dsq_initial_alpha);
+  CHECK(model.layers()[1].input_params.size() == 1);
+  CHECK(model.layers()[2].weight_params.size() == 0);  // the FP32 output layer has no quantizer
+  std::size_t bounded = 0;
+  for (qat::parameter const& p : model.parameters()) {
+    if (p.lower == qat::dsq_alpha_min && p.upper == qat::dsq_alpha_max) bounded += p.size;
+  }
+  CHECK(bounded == 4);  // weights of layers 0 and 1, inputs of layers 1 and 2
+
+  // The weights stay on the integer grid {-2, -1, 0, 1} * step (DSQ's level, ties down).
+  const qat::row_matrix wq = model.effective_weights(0);
+  for (Eigen::Index i = 0; i < wq.size(); ++i) {
+    const double level = double{wq.data()[i]} / double{model.layers()[0].steps(i / wq.cols())};
+    CHECK(std::fabs(level - std::nearbyint(level)) < 1e-6);
+    CHECK(level >= -2.0);
+    CHECK(level <= 1.0);
+  }
+
+  // A huge gradient pushes alpha out of (0, 1): the update lands on the bounds, NaN passes.
+  std::vector<float> alpha{0.5f, 0.5f, 0.5f}, grad{1e6f, -1e6f, std::nanf("")};
+  qat::optimizer opt(qat::optimizer_kind::sgd,
+                     {{alpha.data(), grad.data(), 3, false, false, qat::dsq_alpha_min, qat::dsq_alpha_max}});
+  opt.step(1.0f);
+  CHECK(alpha[0] == qat::dsq_alpha_min);
+  CHECK(alpha[1] == qat::dsq_alpha_max);
+  CHECK(std::isnan(alpha[2]));
+}
+
+TEST_CASE("dsq and ewgs: the model's weight gradient is the estimator's, transcribed independently") {
+  for (qat::method m : {qat::method::dsq, qat::method::ewgs}) {
+    CAPTURE(qat::method_key(m));
+    qat::mlp model = small_model(m);
+    qat::matrix x(20, 6);
+    for (Eigen::Index i = 0; i < x.size(); ++i) x.data()[i] = std::sin(0.7f * static_cast<float>(i));
+    const qat::matrix logits = model.forward(x);
+    qat::matrix dlogits = qat::matrix::Constant(logits.rows(), logits.cols(), 0.1f);
+    dlogits.row(0).array() -= 0.5f;
+    model.backward(dlogits);
+    qat::dense_layer const& layer = model.layers()[1];
+    for (Eigen::Index r = 0; r < layer.w.rows(); ++r) {
+      const double s = layer.steps(r);
+      for (Eigen::Index c = 0; c < layer.w.cols(); ++c) {
+        const double v = double{layer.w(r, c)} / s, dy = layer.dwq(r, c);
+        double g = 0.0;
+        if (m == qat::method::ewgs) {  // g = 1 + delta sign(dy) r inside [qmin, qmax] = [-2, 1]
+          const double res = v - std::nearbyint(v);
+          g = (v >= -2.0 && v <= 1.0) ? 1.0 + qat::ewgs_delta * (dy < 0 ? -1.0 : 1.0) * res : 0.0;
+        } else {  // g = (1/2) scale k sech^2(k d), d = v - floor(v) - 1/2, inside (-2.5, 1.5]
+          const double a = qat::dsq_initial_alpha, k = std::log(2.0 / a - 1.0), d = v - std::floor(v) - 0.5;
+          g = (v > -2.5 && v <= 1.5) ? 0.5 / (1.0 - a) * k / (std::cosh(k * d) * std::cosh(k * d)) : 0.0;
+        }
+        CHECK(double{layer.dw(r, c)} == doctest::Approx(g * dy).epsilon(1e-5).scale(1e-7));
+      }
+    }
+    if (m == qat::method::dsq) {
+      CHECK(std::isfinite(layer.dweight_params(0)));
+      CHECK(layer.dweight_params(0) != 0.0f);
+    }
+  }
 }

@@ -2,8 +2,11 @@
 // element formulas written out independently here (long double sums).
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <limits>
 #include <random>
 #include <stdexcept>
@@ -332,4 +335,252 @@ TEST_CASE("size, stride and layout errors name the argument like the span API") 
   bad(1) = 0.0f;
   CHECK(contains(error_of([&] { sq::fake_quantize(sq::exec::seq, q2, steps_per::row, x, bad, y); }),
                  "steps[1] = 0 must be positive and finite"));
+}
+
+// ---------------------------------------------------------------------------
+// Integer export through the Eigen API: fake_quantize == dequantize(pack(codes))
+// ---------------------------------------------------------------------------
+
+namespace {
+
+template <class C>
+using row_major_codes = Eigen::Matrix<C, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using col_major_codes = Eigen::Matrix<std::int8_t, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor>;
+// The export ignores the surrogate: one (ste) keeps the instantiations few.
+using export_quantizer = sq::quantizer<float>;
+
+// The contract's level on a uniform grid, as an integer: clamp(nearbyint(x * (1/s)), qmin, qmax).
+long reference_code(float x, float step, sq::grid const& g) {
+  const float n = std::nearbyint(x * (1.0f / step));
+  return static_cast<long>(std::fmin(std::fmax(n, static_cast<float>(g.qmin())), static_cast<float>(g.qmax())));
+}
+
+// Field j of packed row r, read bit by bit from the row's little-endian bit
+// stream (bit k of a row is bit k % 8 of its byte k / 8), sign-extended.
+long reference_field(std::vector<std::uint8_t> const& packed, std::size_t row_bytes, std::size_t r, std::size_t j,
+                     int bits, bool is_signed) {
+  unsigned long field = 0;
+  for (int b = 0; b < bits; ++b) {
+    const std::size_t bit = j * static_cast<std::size_t>(bits) + static_cast<std::size_t>(b);
+    field |= static_cast<unsigned long>((packed[r * row_bytes + bit / 8] >> (bit % 8)) & 1u) << b;
+  }
+  const bool negative = is_signed && ((field >> (bits - 1)) & 1u) != 0;
+  return negative ? static_cast<long>(field) - (1L << bits) : static_cast<long>(field);
+}
+
+// The round trip on a row-major [rows, cols] matrix with steps along `axis`:
+// codes against the contract's level, every packed field against the bit-stream
+// reader, padding bits zero, unpack == codes, and dequantize == fake_quantize bit
+// for bit, except that a -0 output comes back as +0 (export.hpp).
+template <class C, class Policy>
+void check_round_trip(Policy const& policy, sq::grid const& g, int bits, Eigen::Index cols, steps_per axis,
+                      unsigned seed) {
+  CAPTURE(bits);
+  CAPTURE(cols);
+  const Eigen::Index rows = 4;
+  const export_quantizer q{g, sq::ste{}};
+  REQUIRE(sq::code_bits(g) == bits);
+  // |x| / s reaches past both grid edges; ±Inf clamp; a tiny negative value gives -0.
+  row_major_f x = random_matrix<row_major_f>(rows, cols, seed, 0.6f * static_cast<float>(g.qmax() + 3));
+  x(0, 0) = -1e-3f;
+  x(rows - 1, 0) = std::numeric_limits<float>::infinity();
+  x(rows - 2, cols - 1) = -std::numeric_limits<float>::infinity();
+  const Eigen::VectorXf steps = positive_steps(step_count(axis, rows, cols), seed + 1);
+
+  row_major_f y(rows, cols);
+  sq::fake_quantize(policy, q, axis, x, steps, y);
+  row_major_codes<C> codes(rows, cols);
+  sq::quantize_to_codes(policy, q, axis, x, steps, codes);
+  const auto rows_u = static_cast<std::size_t>(rows);
+  const auto cols_u = static_cast<std::size_t>(cols);
+  std::vector<std::uint8_t> packed(sq::packed_bytes(rows_u, cols_u, bits), 0xa5);
+  sq::pack_codes(bits, codes, packed);
+  row_major_codes<C> unpacked(rows, cols);
+  sq::unpack_codes(bits, packed, unpacked);
+  row_major_f back(rows, cols);
+  sq::dequantize(policy, q, axis, packed, steps, back);
+
+  const std::size_t row_bytes = (static_cast<std::size_t>(cols) * static_cast<std::size_t>(bits) + 7) / 8;
+  const bool is_signed = g.qmin() < 0;
+  for (Eigen::Index i = 0; i < rows; ++i) {
+    for (Eigen::Index j = 0; j < cols; ++j) {
+      const float step = step_of(axis, steps, i, j);
+      const long code = reference_code(x(i, j), step, g);
+      CHECK(static_cast<long>(codes(i, j)) == code);
+      CHECK(reference_field(packed, row_bytes, static_cast<std::size_t>(i), static_cast<std::size_t>(j), bits,
+                            is_signed) == code);
+      CHECK(unpacked(i, j) == codes(i, j));
+      CHECK(y(i, j) == step * static_cast<float>(code));
+      if (y(i, j) == 0.0f) {
+        CHECK(std::bit_cast<std::uint32_t>(back(i, j)) == 0u);  // +0, even where fake_quantize gave -0
+      } else {
+        CHECK(std::bit_cast<std::uint32_t>(back(i, j)) == std::bit_cast<std::uint32_t>(y(i, j)));
+      }
+    }
+    // Padding bits past the last field of a row are zero.
+    const std::size_t used_bits = static_cast<std::size_t>(cols) * static_cast<std::size_t>(bits);
+    if (used_bits % 8 != 0) {
+      CHECK((packed[static_cast<std::size_t>(i) * row_bytes + row_bytes - 1] >> (used_bits % 8)) == 0);
+    }
+  }
+  if (g.qmin() < 0) {
+    CHECK(std::signbit(y(0, 0)));  // the -0 case was really exercised
+  }
+}
+
+}  // namespace
+
+TEST_CASE("export: Eigen round trip == fake_quantize bit for bit, 2/4/8 bits, odd row lengths") {
+  for (const Eigen::Index cols : {1, 3, 5, 7, 13}) {
+    check_round_trip<std::int8_t>(sq::exec::seq, sq::signed_grid(2), 2, cols, steps_per::row, 11u);
+    check_round_trip<std::int8_t>(sq::exec::seq, sq::signed_grid(3), 4, cols, steps_per::row, 12u);
+    check_round_trip<std::int8_t>(sq::exec::seq, sq::signed_grid(8), 8, cols, steps_per::row, 13u);
+    check_round_trip<std::uint8_t>(sq::exec::seq, sq::unsigned_grid(4), 4, cols, steps_per::row, 14u);
+    check_round_trip<std::int8_t>(sq::exec::seq, sq::signed_grid(4), 4, cols, steps_per::row, 15u);
+  }
+  // Steps per column and per matrix map onto the packed rows as well.
+  check_round_trip<std::int8_t>(sq::exec::seq, sq::signed_grid(2), 2, 7, steps_per::column, 16u);
+  check_round_trip<std::int8_t>(sq::exec::seq, sq::signed_grid(4), 4, 5, steps_per::matrix, 17u);
+}
+
+TEST_CASE("export: Eigen round trip with offsets, Maps, and column-major codes") {
+  const sq::grid g = sq::signed_grid(4);
+  const export_quantizer q{g, sq::ste{}};
+  const Eigen::Index rows = 3;
+  const Eigen::Index cols = 5;
+  std::vector<float> storage(static_cast<std::size_t>(rows * cols));
+  for (std::size_t i = 0; i < storage.size(); ++i) storage[i] = 0.61f * static_cast<float>(i) - 4.3f;
+  const Eigen::Map<const row_major_f> x(storage.data(), rows, cols);
+  const Eigen::VectorXf steps = positive_steps(rows, 21);
+  const Eigen::VectorXf offsets = Eigen::VectorXf::LinSpaced(rows, -0.3f, 0.2f);
+
+  row_major_f y(rows, cols);
+  sq::fake_quantize(sq::exec::seq, q, steps_per::row, x, steps, y, offsets);
+  std::vector<std::int8_t> code_storage(storage.size());
+  Eigen::Map<row_major_codes<std::int8_t>> codes(code_storage.data(), rows, cols);
+  sq::quantize_to_codes(sq::exec::seq, q, steps_per::row, x, steps, codes, offsets);
+  std::vector<std::uint8_t> packed(sq::packed_bytes(rows, cols, 4));
+  sq::pack_codes(4, codes, packed);
+  row_major_f back(rows, cols);
+  sq::dequantize(sq::exec::seq, q, steps_per::row, packed, steps, back, offsets);
+  for (Eigen::Index i = 0; i < rows; ++i) {
+    for (Eigen::Index j = 0; j < cols; ++j) {
+      const long code = reference_code(x(i, j) - offsets(i), steps(i), g);
+      CHECK(static_cast<long>(codes(i, j)) == code);
+      // s * code + b, rounded once (fma) or twice: the build decides (core/math.hpp's fma).
+      const float level = static_cast<float>(code);
+      CHECK((y(i, j) == std::fma(steps(i), level, offsets(i)) || y(i, j) == steps(i) * level + offsets(i)));
+      CHECK(std::bit_cast<std::uint32_t>(back(i, j)) == std::bit_cast<std::uint32_t>(y(i, j)));
+    }
+  }
+
+  // Codes are element-wise: a column-major x gives column-major codes, steps per row.
+  const col_major_f xc = x;
+  col_major_codes codes_c(rows, cols);
+  sq::quantize_to_codes(sq::exec::seq, q, steps_per::row, xc, steps, codes_c);
+  for (Eigen::Index i = 0; i < rows; ++i) {
+    for (Eigen::Index j = 0; j < cols; ++j) {
+      CHECK(static_cast<long>(codes_c(i, j)) == reference_code(xc(i, j), steps(i), g));
+    }
+  }
+  // A column-major matrix of one column is in row order: one code per packed row.
+  const col_major_codes column = codes_c.col(2);
+  std::vector<std::uint8_t> column_packed(sq::packed_bytes(rows, 1, 4));
+  sq::pack_codes(4, column, column_packed);
+  for (Eigen::Index i = 0; i < rows; ++i) {
+    CHECK(reference_field(column_packed, 1, static_cast<std::size_t>(i), 0, 4, true) == codes_c(i, 2));
+  }
+}
+
+TEST_CASE("export: Eigen bad input names the argument and writes nothing") {
+  const sq::grid g = sq::signed_grid(2);
+  const export_quantizer q{g, sq::ste{}};
+  const row_major_f x = random_matrix<row_major_f>(4, 7, 31);
+  const Eigen::VectorXf steps = positive_steps(4, 32);
+  row_major_codes<std::int8_t> codes = row_major_codes<std::int8_t>::Constant(4, 7, 1);
+  std::vector<std::uint8_t> packed(sq::packed_bytes(4, 7, 2), 0xa5);
+  row_major_f y = row_major_f::Constant(4, 7, 9.0f);
+
+  // quantize_to_codes: shapes, step count, code type.
+  row_major_codes<std::int8_t> short_codes = row_major_codes<std::int8_t>::Constant(3, 7, 1);
+  CHECK(error_of([&] { sq::quantize_to_codes(sq::exec::seq, q, steps_per::row, x, steps, short_codes); }) ==
+        "stableqat::quantize_to_codes: codes.rows() = 3 differs from x.rows() = 4");
+  const Eigen::VectorXf three_steps = steps.head(3);
+  CHECK(contains(error_of([&] { sq::quantize_to_codes(sq::exec::seq, q, steps_per::row, x, three_steps, codes); }),
+                 "stableqat::quantize_to_codes: steps.size() = 3 differs from the 4 step(s) steps_per::row"));
+  CHECK(contains(error_of([&] {
+                   sq::quantize_to_codes(sq::exec::seq, q, steps_per::row, x, steps, codes, Eigen::VectorXf(2));
+                 }),
+                 "stableqat::quantize_to_codes: offsets.size() = 2 differs"));
+  row_major_codes<std::uint8_t> unsigned_codes(4, 7);
+  CHECK(contains(error_of([&] { sq::quantize_to_codes(sq::exec::seq, q, steps_per::row, x, steps, unsigned_codes); }),
+                 "stableqat::quantize_to_codes: grid.qmin() = -2 needs signed"));
+  CHECK((codes.array() == 1).all());
+  CHECK((short_codes.array() == 1).all());
+
+  // pack / unpack: packed size, codes outside the field, column-major matrices.
+  std::vector<std::uint8_t> small(packed.size() - 1, 0xa5);
+  CHECK(error_of([&] { sq::pack_codes(2, codes, small); }) ==
+        "stableqat::pack_codes: packed.size() = 7 differs from packed_bytes(4, 7, 2) = 8");
+  codes(1, 2) = 2;
+  CHECK(error_of([&] { sq::pack_codes(2, codes, packed); }) ==
+        "stableqat::pack_codes: codes[9] = 2 does not fit a 2-bit field [-2, 1]");
+  CHECK(error_of([&] { sq::pack_codes(3, codes, packed); }) ==
+        "stableqat::pack_codes: bits = 3 is not a packable field width (2, 4, 8 or 16)");
+  const col_major_codes column_major = col_major_codes::Zero(4, 7);
+  CHECK(contains(error_of([&] { sq::pack_codes(2, column_major, packed); }),
+                 "stableqat::pack_codes: codes.cols() = 7 columns in a column-major matrix with 4 rows"));
+  col_major_codes column_major_out(4, 7);
+  CHECK(contains(error_of([&] { sq::unpack_codes(2, packed, column_major_out); }),
+                 "stableqat::unpack_codes: codes.cols() = 7 columns in a column-major matrix"));
+  CHECK(error_of([&] { sq::unpack_codes(2, small, codes); }) ==
+        "stableqat::unpack_codes: packed.size() = 7 differs from packed_bytes(4, 7, 2) = 8");
+  row_major_codes<std::int8_t> no_cols(4, 0);
+  CHECK(error_of([&] { sq::pack_codes(2, no_cols, packed); }) ==
+        "stableqat::pack_codes: codes.cols() = 0 must be positive: a packed row needs a length");
+  CHECK(std::all_of(packed.begin(), packed.end(), [](std::uint8_t b) { return b == 0xa5; }));
+
+  // dequantize: packed size, step and offset counts, column-major y.
+  std::vector<std::uint8_t> valid(packed.size(), 0);
+  CHECK(error_of([&] { sq::dequantize(sq::exec::seq, q, steps_per::row, small, steps, y); }) ==
+        "stableqat::dequantize: packed.size() = 7 differs from packed_bytes(4, 7, 2) = 8");
+  CHECK(contains(error_of([&] { sq::dequantize(sq::exec::seq, q, steps_per::column, valid, steps, y); }),
+                 "stableqat::dequantize: steps.size() = 4 differs from the 7 step(s) steps_per::column"));
+  const Eigen::VectorXf two_offsets = steps.head(2);
+  CHECK(contains(error_of([&] { sq::dequantize(sq::exec::seq, q, steps_per::row, valid, steps, y, two_offsets); }),
+                 "stableqat::dequantize: offsets.size() = 2 differs"));
+  col_major_f y_column_major(4, 7);
+  CHECK(contains(error_of([&] { sq::dequantize(sq::exec::seq, q, steps_per::row, valid, steps, y_column_major); }),
+                 "stableqat::dequantize: y.cols() = 7 columns in a column-major matrix"));
+  CHECK((y.array() == 9.0f).all());
+}
+
+TEST_CASE("export: worked Eigen example of docs/export.md") {
+  using matrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  using code_matrix = Eigen::Matrix<std::int8_t, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  const auto per_row = sq::eigen::steps_per::row;
+  sq::quantizer<float> q{sq::signed_grid(2), sq::ste{}};
+  const auto policy = sq::exec::seq;
+  matrix W(2, 3), Wq(2, 3), fq(2, 3);
+  W << 0.30f, -0.05f, -0.26f, 0.11f, 0.74f, -0.90f;
+  Eigen::VectorXf steps(2);
+  steps << 0.25f, 0.5f;
+  code_matrix codes(2, 3);
+  sq::quantize_to_codes(policy, q, per_row, W, steps, codes);
+  code_matrix expected_codes(2, 3);
+  expected_codes << 1, 0, -1, 0, 1, -2;
+  CHECK(codes == expected_codes);
+  std::vector<std::uint8_t> packed(sq::packed_bytes(2, 3, sq::code_bits(q.grid())));
+  REQUIRE(packed.size() == 2);
+  sq::pack_codes(2, codes, packed);
+  CHECK(packed[0] == 0x31);  // fields 01 | 00 | 11, element 0 in the low bits
+  CHECK(packed[1] == 0x24);  // fields 00 | 01 | 10
+  sq::dequantize(policy, q, per_row, packed, steps, Wq);
+  matrix expected(2, 3);
+  expected << 0.25f, 0.0f, -0.25f, 0.0f, 0.5f, -1.0f;
+  CHECK(Wq == expected);
+  CHECK(!std::signbit(Wq(0, 1)));
+  sq::fake_quantize(policy, q, per_row, W, steps, fq);
+  CHECK(fq == Wq);
+  CHECK(std::signbit(fq(0, 1)));  // -0 from fake_quantize, +0 after export
 }

@@ -610,6 +610,25 @@ TEST_CASE("DSQ refuses binary and stretched elastic grids; dparameters checked; 
       },
       {"dparameters", "dsteps"});
   CHECK(shared[0] == -7.0f);
+  // alpha = 1e-300 is a valid double alpha, but 1/(alpha (2 - alpha)) overflows
+  // float: refused by the float backward before writing (found by the fuzzer:
+  // d alpha came back NaN), accepted in double with finite results.
+  const sq::quantizer<float, sq::dsq_surrogate> tiny{sq::signed_grid(2), sq::dsq_surrogate{1e-300}};
+  std::vector<float> dp{-7.0f}, y_tiny{-7.0f, -7.0f};
+  reference::check_invalid_argument([&] { sq::fake_quantize(sq::exec::seq, tiny, x, steps, y_tiny); },
+                                    {"fake_quantize", "alpha = ", "too small for float"});
+  CHECK(y_tiny[0] == -7.0f);
+  reference::check_invalid_argument(
+      [&] { sq::fake_quantize_backward(sq::exec::seq, tiny, x, steps, dy, dx, ds, dp); },
+      {"fake_quantize_backward", "alpha = ", "too small for float"});
+  CHECK(dx[0] == -7.0f);
+  CHECK(dp[0] == -7.0f);
+  const std::vector<double> xd{0.1, 0.7}, stepsd{1.0}, dyd{1.0, 1.0};
+  std::vector<double> dxd(2), dsd(1), dpd(1);
+  const sq::quantizer<double, sq::dsq_surrogate> tiny_double{sq::signed_grid(2), sq::dsq_surrogate{1e-300}};
+  sq::fake_quantize_backward(sq::exec::seq, tiny_double, xd, stepsd, dyd, dxd, dsd, dpd);
+  CHECK(std::isfinite(dpd[0]));
+  CHECK(std::isfinite(dsd[0]));
 }
 
 // ---------------------------------------------------------------------------

@@ -23,18 +23,6 @@ namespace sq = stableqat;
 
 namespace {
 
-template <class T>
-std::size_t ulps_between(T a, T b) {
-  if (a == b) return 0;
-  if (std::isnan(a) || std::isnan(b)) return std::isnan(a) && std::isnan(b) ? 0 : 1000000;
-  std::size_t n = 0;
-  while (a != b && n < 1000000) {
-    a = std::nextafter(a, b);
-    ++n;
-  }
-  return n;
-}
-
 template <class T, class S>
 void check_against_seq(sq::quantizer<T, S> const& q, std::size_t numel, std::string const& name) {
   CAPTURE(name);
@@ -93,9 +81,10 @@ void check_against_seq(sq::quantizer<T, S> const& q, std::size_t numel, std::str
     backward(sq::exec::par.with_threads(4), dx4, ds4, db4, da4);
     CHECK(reference::same_bits(da_par[0], da4[0]));
   }
-  std::size_t worst = 0;
+  double worst = 0;
   for (std::size_t i = 0; i < numel; ++i) {
-    worst = std::max(worst, std::max(ulps_between(dx_seq[i], dx_simd[i]), ulps_between(dx_seq[i], dx_par[i])));
+    worst = std::max({worst, reference::ulp_distance(dx_seq[i], dx_simd[i]),
+                      reference::ulp_distance(dx_seq[i], dx_par[i])});
   }
   CHECK(worst <= 2);
   // Magnitudes of the step terms: |dy| * (|level| + |v|) <= |dy| * 3 bounds each.
@@ -140,4 +129,54 @@ TEST_CASE_TEMPLATE("DSQ on exec::simd and exec::par equals exec::seq (forward bi
                     (std::size_t{1} << 20) + 3, "dsq per_tensor 1M");
   check_against_seq(sq::quantizer<T, sq::dsq_surrogate>{sq::signed_grid(3), sq::dsq_surrogate{0.3}, sq::per_column(96)},
                     96 * 4001, "dsq per_column 384k");
+}
+
+// DSQ's e^(-2y) and e^(-2y) - 1 (core/exp.hpp) against long double over the
+// whole range DSQ uses, and a batch against the scalar lane by lane: the
+// shared bits are what make d alpha (a sum that cancels) agree across backends.
+TEST_CASE_TEMPLATE("exp_and_expm1_nonpositive: within 1 ulp of long double, a batch gives the scalar's bits", T,
+                   float, double) {
+  using batch = xsimd::batch<T>;
+  constexpr std::size_t lanes = batch::size;
+  const T limit = sizeof(T) == 4 ? T(-80) : T(-700);
+  std::vector<T> xs = {T(0), T(-0.0), -std::numeric_limits<T>::denorm_min(), -std::numeric_limits<T>::min(),
+                       T(-1e-30), T(-0.5) * T(0.693147180559945309), limit, std::nextafter(limit, T(0)),
+                       std::nextafter(limit, T(-1000)), T(-1000), -std::numeric_limits<T>::infinity(),
+                       std::numeric_limits<T>::quiet_NaN()};
+  // Dense over [limit, 0], logarithmically near 0 where expm1 matters.
+  for (int i = 0; i <= 20000; ++i) xs.push_back(limit * static_cast<T>(i) / T(20000));
+  for (int i = 0; i <= 2000; ++i) xs.push_back(-std::pow(T(10), T(-12) + T(12.5) * static_cast<T>(i) / T(2000)));
+  while (xs.size() % lanes != 0) xs.push_back(T(-0.25));
+  double worst_exp = 0, worst_expm1 = 0;
+  std::size_t batch_mismatch = 0;
+  for (std::size_t i = 0; i < xs.size(); i += lanes) {
+    const auto packed = sq::exp_and_expm1_nonpositive(batch::load_unaligned(xs.data() + i));
+    alignas(64) T exp_lanes[lanes], expm1_lanes[lanes];
+    packed.exp.store_aligned(exp_lanes);
+    packed.expm1.store_aligned(expm1_lanes);
+    for (std::size_t l = 0; l < lanes; ++l) {
+      const T x = xs[i + l];
+      CAPTURE(x);
+      const auto scalar = sq::exp_and_expm1_nonpositive(x);
+      batch_mismatch += !reference::same_bits(scalar.exp, exp_lanes[l]) +
+                        !reference::same_bits(scalar.expm1, expm1_lanes[l]);
+      if (std::isnan(x)) {
+        CHECK(std::isnan(scalar.exp));
+        CHECK(std::isnan(scalar.expm1));
+      } else if (x < limit) {  // documented: 0 and -1 rather than subnormals
+        CHECK(scalar.exp == T(0));
+        CHECK(scalar.expm1 == T(-1));
+      } else {
+        const long double lx = x;
+        worst_exp = std::max(worst_exp, reference::ulp_distance(scalar.exp, static_cast<T>(std::exp(lx))));
+        worst_expm1 = std::max(worst_expm1, reference::ulp_distance(scalar.expm1, static_cast<T>(std::expm1(lx))));
+      }
+    }
+  }
+  if (reference::report_measurements()) {
+    MESSAGE("worst ulp: exp " << worst_exp << ", expm1 " << worst_expm1);
+  }
+  CHECK(batch_mismatch == 0);
+  CHECK(worst_exp <= 1);
+  CHECK(worst_expm1 <= 1);
 }

@@ -14,7 +14,7 @@ if(NOT _stableqat_torch_python_ok EQUAL 0)
   return()
 endif()
 
-foreach(area ops aten bad_input nn ddp export dispatch half)
+foreach(area ops aten bad_input nn ddp export dispatch estimators half)
   set(_name test_torch_${area})
   add_test(NAME ${_name}
            COMMAND "${STABLEQAT_TORCH_PYTHON}" -m pytest -q -p no:cacheprovider

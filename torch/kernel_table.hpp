@@ -23,7 +23,7 @@
 namespace stableqat::torch_adapter {
 
 /// Bumped whenever kernel_table or the buffer structs change: a stale module is refused.
-inline constexpr int kernel_table_version = 2;
+inline constexpr int kernel_table_version = 3;
 
 /// Entry points of one kernel module (all torch-free, raw contiguous buffers).
 struct kernel_table {

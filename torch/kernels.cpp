@@ -28,10 +28,10 @@ fourier_surrogate<K> make_fourier(std::vector<double> const& params) {
   return fourier_surrogate<K>::from_coefficients(a);
 }
 
-// Calls f(surrogate) with the options' estimator: one instantiation per
+// Calls f(surrogate) for the Fourier family and STE: one instantiation per
 // compiled harmonic count, chosen once per call.
 template <class F>
-void with_surrogate(op_options const& o, F&& f) {
+void with_fourier(op_options const& o, F&& f) {
   if (o.estimator == estimator_kind::ste) {
     f(ste{});
     return;
@@ -43,28 +43,46 @@ void with_surrogate(op_options const& o, F&& f) {
   }
 }
 
+// The policy of the baselines (DSQ, EWGS): exec::par for float, exec::seq for
+// double. Each surrogate's SIMD kernels are instantiated per grid kind x offsets
+// x streaming x layout (24 per direction and type); float64 is the reference and
+// gradcheck dtype, where the scalar loop's speed does not matter, so only float
+// pays for them (three kernel modules, CI's compile-time budget).
+template <class T, class F>
+void with_baseline_policy(int threads, F&& f) {
+  if constexpr (std::is_same_v<T, float>) {
+    f(exec::par.with_threads(threads));
+  } else {
+    (void)threads;
+    f(exec::seq);
+  }
+}
+
 // 16-bit storage (bfloat16 / float16 x) is compiled for STE and the paper's
 // one-harmonic StableQAT surrogate only, which keeps the three kernel modules'
 // compile time in budget; other estimators raise unsupported_feature (Python:
 // NotImplementedError) in the forward call already, before anything is written.
-// (Any estimator added to with_surrogate later is refused here until it is added below.)
+// (Any estimator added later is refused here until it is added below.)
+template <class E>
 void check_16bit_estimator(op_options const& o) {
-  const bool compiled =
-      o.estimator == estimator_kind::ste || (o.estimator == estimator_kind::fourier && o.harmonics == 1);
-  if (!compiled) {
-    throw unsupported_feature(std::string(o.op) + ": " +
-                              (o.estimator == estimator_kind::fourier
-                                   ? "harmonics = " + std::to_string(o.harmonics)
-                                   : std::string("this estimator")) +
-                              " is not compiled for bfloat16/float16 x (supported there: estimator 'ste', "
-                              "'stableqat' with harmonics=1); use float32 x");
+  static constexpr const char* dtype = std::is_same_v<E, bfloat16> ? "bfloat16" : "float16";
+  std::string estimator;
+  switch (o.estimator) {
+    case estimator_kind::ste: return;
+    case estimator_kind::fourier:
+      if (o.harmonics == 1) return;
+      estimator = "'stableqat' with harmonics = " + std::to_string(o.harmonics);
+      break;
+    case estimator_kind::dsq: estimator = "'dsq'"; break;
+    case estimator_kind::ewgs: estimator = "'ewgs'"; break;
   }
+  throw unsupported_feature(std::string(o.op) + ": estimator " + estimator + " is not compiled for " + dtype +
+                            " x (supported there: estimator 'ste', 'stableqat' with harmonics=1); use float32 x");
 }
 
-// with_surrogate for 16-bit storage: the estimators check_16bit_estimator admits.
+// with_fourier for 16-bit storage: the estimators check_16bit_estimator admits.
 template <class F>
-void with_16bit_surrogate(op_options const& o, F&& f) {
-  check_16bit_estimator(o);
+void with_16bit_fourier(op_options const& o, F&& f) {
   if (o.estimator == estimator_kind::ste) {
     f(ste{});
   } else {
@@ -152,57 +170,104 @@ void aten_band_fixup(op_options const& o, backward_buffers<T, E> const& b, Surro
 template <class T, class E>
 void run_forward(op_options const& o, forward_buffers<T, E> const& b, int threads) {
   if constexpr (!std::is_same_v<T, E>) {
-    check_16bit_estimator(o);
+    check_16bit_estimator<E>(o);
   }
   if (b.numel == 0) {
     return;
   }
-  const quantizer<T, ste> q{o.grid, ste{}, o.layout};
-  const auto policy = exec::par.with_threads(threads);
   const std::span<const E> x(b.x, b.numel);
   const std::span<const T> steps(b.steps, b.step_count);
   const std::span<E> y(b.y, b.numel);
-  if (b.offsets != nullptr) {
-    fake_quantize(policy, q, x, steps, y, std::span<const T>(b.offsets, b.step_count));
-  } else {
-    fake_quantize(policy, q, x, steps, y);
+  const auto run = [&](auto const& policy, auto const& q) {
+    if (b.offsets != nullptr) {
+      fake_quantize(policy, q, x, steps, y, std::span<const T>(b.offsets, b.step_count));
+    } else {
+      fake_quantize(policy, q, x, steps, y);
+    }
+  };
+  if constexpr (std::is_same_v<T, E>) {
+    if (o.estimator == estimator_kind::dsq) {
+      // DSQ's own level floor(v) + (d > 0): ties go down.
+      const quantizer<T, dsq_surrogate> q{o.grid, dsq_surrogate{o.dsq_alpha}, o.layout};
+      with_baseline_policy<T>(threads, [&](auto const& policy) { run(policy, q); });
+      return;
+    }
   }
+  // Every other estimator rounds half to even: the surrogate only shapes the backward pass.
+  run(exec::par.with_threads(threads), quantizer<T, ste>{o.grid, ste{}, o.layout});
 }
 
-template <class T, class E>
-void run_backward(op_options const& o, backward_buffers<T, E> const& b, int threads) {
-  if constexpr (!std::is_same_v<T, E>) {
-    check_16bit_estimator(o);
-  }
-  if (b.numel == 0) {
-    std::fill_n(b.dsteps, b.step_count, T(0));
-    if (b.doffsets != nullptr) std::fill_n(b.doffsets, b.step_count, T(0));
-    return;
-  }
-  const auto policy = exec::par.with_threads(threads);
-  const auto body = [&](auto const& surrogate) {
-    using S = std::remove_cvref_t<decltype(surrogate)>;
-    const quantizer<T, S> q{o.grid, surrogate, o.layout};
-    const std::span<const E> x(b.x, b.numel);
-    const std::span<const E> dy(b.dy, b.numel);
-    const std::span<E> dx(b.dx, b.numel);
-    const std::span<const T> steps(b.steps, b.step_count);
-    const std::span<T> dsteps(b.dsteps, b.step_count);
+namespace {
+
+// One backward call of the library's front-end with surrogate `surrogate`:
+// offsets and DSQ's parameter gradient passed when present.
+template <class T, class E, class Policy, class S>
+void backward_with(Policy const& policy, op_options const& o, backward_buffers<T, E> const& b,
+                   S const& surrogate) {
+  const quantizer<T, S> q{o.grid, surrogate, o.layout};
+  const std::span<const E> x(b.x, b.numel);
+  const std::span<const E> dy(b.dy, b.numel);
+  const std::span<E> dx(b.dx, b.numel);
+  const std::span<const T> steps(b.steps, b.step_count);
+  const std::span<T> dsteps(b.dsteps, b.step_count);
+  if constexpr (learnable_surrogate<S>) {
+    const std::span<T> dalpha(b.dalpha, 1);
+    if (b.offsets != nullptr) {
+      fake_quantize_backward(policy, q, x, steps, dy, dx, dsteps, std::span<const T>(b.offsets, b.step_count),
+                             std::span<T>(b.doffsets, b.step_count), dalpha, o.grad_scale);
+    } else {
+      fake_quantize_backward(policy, q, x, steps, dy, dx, dsteps, dalpha, o.grad_scale);
+    }
+  } else {
     if (b.offsets != nullptr) {
       fake_quantize_backward(policy, q, x, steps, dy, dx, dsteps, std::span<const T>(b.offsets, b.step_count),
                              std::span<T>(b.doffsets, b.step_count), o.grad_scale);
     } else {
       fake_quantize_backward(policy, q, x, steps, dy, dx, dsteps, o.grad_scale);
     }
+  }
+}
+
+}  // namespace
+
+template <class T, class E>
+void run_backward(op_options const& o, backward_buffers<T, E> const& b, int threads) {
+  if constexpr (!std::is_same_v<T, E>) {
+    check_16bit_estimator<E>(o);
+  }
+  if (b.numel == 0) {
+    std::fill_n(b.dsteps, b.step_count, T(0));
+    if (b.doffsets != nullptr) std::fill_n(b.doffsets, b.step_count, T(0));
+    if (b.dalpha != nullptr) *b.dalpha = T(0);
+    return;
+  }
+  const auto policy = exec::par.with_threads(threads);
+  const auto fourier_body = [&](auto const& surrogate) {
+    backward_with(policy, o, b, surrogate);
     if (o.band == mask_band::aten) {
       const double scale = o.grad_scale ? *o.grad_scale : lsq_grad_scale(b.numel, o.grid);
       aten_band_fixup(o, b, surrogate, scale, threads);
     }
   };
   if constexpr (std::is_same_v<T, E>) {
-    with_surrogate(o, body);
+    switch (o.estimator) {
+      case estimator_kind::dsq:
+        with_baseline_policy<T>(threads, [&](auto const& baseline) {
+          backward_with(baseline, o, b, dsq_surrogate{o.dsq_alpha});
+        });
+        return;
+      case estimator_kind::ewgs:
+        with_baseline_policy<T>(threads, [&](auto const& baseline) {
+          backward_with(baseline, o, b, ewgs_surrogate{o.ewgs_delta});
+        });
+        return;
+      case estimator_kind::ste:
+      case estimator_kind::fourier:
+        break;
+    }
+    with_fourier(o, fourier_body);
   } else {
-    with_16bit_surrogate(o, body);
+    with_16bit_fourier(o, fourier_body);
   }
 }
 
@@ -216,13 +281,8 @@ void run_init_steps(op_options const& o, const char* rule, const T* x, std::size
   } else if (name == "max_abs") {
     max_abs_init_steps(xs, o.grid, o.layout, out);
   } else if (name == "official") {
-    if (o.grid.is_binary()) {
-      // LSQ's rule on the binary grid (qmax = 1) is 2 mean|x|: halving is exact.
-      lsq_init_steps(xs, o.grid, o.layout, out);
-      for (T& s : out) s = s / T(2);
-    } else {
-      max_abs_init_steps(xs, o.grid, o.layout, out);
-    }
+    // mean|x| at 1 bit; max|x| at 2 bits, ternary and on the stretched elastic grids; max|x|/qmax above.
+    paretoq_init_steps(xs, o.grid, o.layout, out);
   } else {
     throw_argument("stableqat::init_step", "rule", "'" + name + "'", "is not one of 'official', 'lsq', 'max_abs'");
   }

@@ -31,7 +31,8 @@ struct forward_buffers {
   std::size_t step_count;
 };
 
-/// Contiguous buffers of one backward call; offsets/doffsets nullptr without LSQ+ offsets.
+/// Contiguous buffers of one backward call; offsets/doffsets nullptr without LSQ+ offsets;
+/// dalpha (one element) receives DSQ's d alpha and is nullptr for the other estimators.
 template <class T, class E = T>
 struct backward_buffers {
   const E* x;
@@ -43,22 +44,28 @@ struct backward_buffers {
   T* dsteps;
   T* doffsets;
   std::size_t step_count;
+  T* dalpha;
 };
 
 /// y = fake_quantize(x) with exec::par on `threads` threads (bit-identical for any count).
+/// Only DSQ changes the forward (its ties round down); float64 DSQ runs exec::seq
+/// (same bits: every backend's forward is bit-identical).
 template <class T, class E = T>
 void run_forward(op_options const& options, forward_buffers<T, E> const& b, int threads);
 
-/// dx, dsteps (and doffsets) in one fused exec::par pass; with mask_band::aten a
+/// dx, dsteps (and doffsets, DSQ's dalpha) in one fused exec::par pass; with mask_band::aten a
 /// second, read-only pass moves the elements whose rounded value lies on the grid
 /// but whose v does not into ATen's band. dsteps are deterministic for any thread count.
+/// DSQ and EWGS in float64 run exec::seq instead (one thread, memory-order sums; float64
+/// is the gradcheck/reference dtype), so their SIMD kernels are compiled for float only.
 template <class T, class E = T>
 void run_backward(op_options const& options, backward_buffers<T, E> const& b, int threads);
 
 /// Initial steps (one per step of options.layout): rule "lsq" (2 mean|x|/sqrt(qmax)),
 /// "max_abs" (max|x|/max(qmax, 1)), or "official" (what the official StableQAT /
 /// ParetoQ code does per bit width: mean|x| on the 1-bit grid, max|x|/max(qmax, 1)
-/// otherwise, i.e. max|x| for 2-bit signed and ternary, max|x|/qmax for 3-4 bits).
+/// otherwise, i.e. max|x| for 2-bit signed, ternary and the stretched elastic grids (ParetoQ's
+/// max|w_row| per row), max|x|/qmax for 3-4 bits; the library's paretoq_init_steps).
 template <class T>
 void run_init_steps(op_options const& options, const char* rule, const T* x, std::size_t numel, T* steps);
 

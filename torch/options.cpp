@@ -6,6 +6,8 @@
 #include <string>
 
 #include <stableqat/core/errors.hpp>
+#include <stableqat/surrogates/dsq.hpp>
+#include <stableqat/surrogates/ewgs.hpp>
 #include <stableqat/surrogates/fourier.hpp>
 
 namespace stableqat::torch_adapter {
@@ -19,10 +21,15 @@ namespace {
 
 std::string quoted(std::string const& text) { return "'" + text + "'"; }
 
-[[noreturn]] void needs_issue_12(const char* op, std::string const& argument, std::string const& value,
-                                 const char* what) {
-  throw unsupported_feature(std::string(op) + ": " + argument + " = " + quoted(value) + " needs issue 12 (" +
-                            what + "), which this build of the op library does not have yet");
+// A library constructor's own message (it names its argument: amplitude,
+// coefficients[k], alpha, delta) behind the op's name and the schema argument.
+template <class F>
+void validate_with_library(const char* op, const char* argument, F&& construct) {
+  try {
+    construct();
+  } catch (std::invalid_argument const& e) {
+    throw std::invalid_argument(std::string(op) + ": " + argument + " rejected by " + e.what());
+  }
 }
 
 // Builds the surrogate once to run the library's own validation (exact
@@ -80,16 +87,22 @@ step_layout parse_layout(raw_options const& raw, std::vector<std::int64_t> const
 }  // namespace
 
 grid parse_grid(const char* op, std::int64_t bits, std::string const& name) {
-  if (name == "stretched_elastic" || name == "stretched_elastic_ternary") {
-    needs_issue_12(op, "grid", name, "ParetoQ's stretched elastic grid");
+  const bool ternary = name == "ternary" || name == "stretched_elastic_ternary";
+  const bool stretched = name == "stretched_elastic" || name == "stretched_elastic_ternary";
+  if (!ternary && !stretched && name != "signed" && name != "unsigned") {
+    throw_argument(op, "grid", quoted(name),
+                   "is not one of 'signed', 'unsigned', 'ternary', 'stretched_elastic', 'stretched_elastic_ternary'");
   }
-  if (name != "signed" && name != "unsigned" && name != "ternary") {
-    throw_argument(op, "grid", quoted(name), "is not one of 'signed', 'unsigned', 'ternary'");
-  }
-  if (name == "ternary") {
+  if (ternary || stretched) {
+    // ParetoQ defines its stretched elastic grid for 2 bits and ternary only;
+    // ternary grids are 2-bit codes (-1, 0, 1).
     if (bits != 2) {
-      throw_argument(op, "bits", std::to_string(bits), "must be 2 for grid = 'ternary' (levels -1, 0, 1)");
+      throw_argument(op, "bits", std::to_string(bits),
+                     "must be 2 for grid = " + quoted(name) +
+                         (stretched ? " (ParetoQ's stretched elastic grid exists for 2 bits and ternary)"
+                                    : " (levels -1, 0, 1)"));
     }
+    if (stretched) return ternary ? stretched_elastic_ternary_grid() : stretched_elastic_grid(2);
     return ternary_grid();
   }
   if (bits < 1 || bits > max_grid_bits) {
@@ -104,18 +117,16 @@ op_options parse_options(raw_options const& raw, std::vector<std::int64_t> const
   out.grid = parse_grid(raw.op, raw.bits, raw.grid);
   out.layout = parse_layout(raw, sizes, out.step_count);
 
-  if (raw.estimator == "dsq") {
-    needs_issue_12(raw.op, "estimator", raw.estimator, "DSQ with its learnable alpha");
-  }
-  if (raw.estimator == "ewgs") {
-    needs_issue_12(raw.op, "estimator", raw.estimator, "EWGS");
-  }
+  const std::size_t n = raw.params.size();
+  const auto no_params = [&] {
+    if (n != 0) {
+      throw_argument(raw.op, "params", "a list of " + std::to_string(n) + " value(s)",
+                     "must be empty for estimator = " + quoted(raw.estimator));
+    }
+  };
   if (raw.estimator == "ste") {
     out.estimator = estimator_kind::ste;
-    if (!raw.params.empty()) {
-      throw_argument(raw.op, "params", "a list of " + std::to_string(raw.params.size()) + " value(s)",
-                     "must be empty for estimator = 'ste'");
-    }
+    no_params();
   } else if (raw.estimator == "stableqat") {
     out.estimator = estimator_kind::fourier;
     if (raw.harmonics < 1 || raw.harmonics > max_compiled_harmonics) {
@@ -123,29 +134,46 @@ op_options parse_options(raw_options const& raw, std::vector<std::int64_t> const
                      "is outside 1.." + std::to_string(max_compiled_harmonics) + " (the counts compiled into the op library)");
     }
     out.harmonics = static_cast<int>(raw.harmonics);
-    const std::size_t n = raw.params.size();
     if (n > 1 && n != static_cast<std::size_t>(out.harmonics)) {
       throw_argument(raw.op, "params", "a list of " + std::to_string(n) + " values",
                      "must be empty (paper amplitude 0.21), one amplitude A, or harmonics = " +
                          std::to_string(out.harmonics) + " coefficients a_k");
     }
     out.fourier_params = raw.params;
-    try {
+    validate_with_library(raw.op, n == 1 ? "params (amplitude)" : "params (coefficients)", [&] {
       switch (out.harmonics) {
         case 1: validate_fourier<1>(raw.params); break;
         case 2: validate_fourier<2>(raw.params); break;
         default: validate_fourier<3>(raw.params); break;
       }
-    } catch (std::invalid_argument const& e) {
-      // The library names the surrogate's own argument (amplitude, coefficients[k]).
-      throw std::invalid_argument(std::string(raw.op) + ": params (" + (n == 1 ? "amplitude" : "coefficients") +
-                                  ") rejected by " + e.what());
+    });
+  } else if (raw.estimator == "dsq") {
+    out.estimator = estimator_kind::dsq;
+    no_params();
+    if (!raw.alpha) {
+      throw_argument(raw.op, "alpha", "None",
+                     "but estimator = 'dsq' needs it: a 1-element tensor in (0, 1) (DSQ's learnable alpha, init 0.2)");
     }
+    validate_with_library(raw.op, "alpha", [&] { (void)dsq_surrogate{*raw.alpha}; });
+    out.dsq_alpha = *raw.alpha;
+    // DSQ's tie rule and band are defined on the integer grid [qmin, qmax].
+    if (out.grid.is_binary() || out.grid.is_stretched_elastic()) {
+      throw_argument(raw.op, "grid", quoted(raw.grid) + (out.grid.is_binary() ? " with bits = 1" : ""),
+                     "cannot be used with estimator = 'dsq' (DSQ needs a uniform integer grid: signed with "
+                     "bits >= 2, unsigned, ternary)");
+    }
+  } else if (raw.estimator == "ewgs") {
+    out.estimator = estimator_kind::ewgs;
+    if (n != 1) {
+      throw_argument(raw.op, "params", "a list of " + std::to_string(n) + " value(s)",
+                     "must be [delta] for estimator = 'ewgs' (EWGS's scaling factor, delta >= 0)");
+    }
+    validate_with_library(raw.op, "params (delta)", [&] { (void)ewgs_surrogate{raw.params[0]}; });
+    out.ewgs_delta = raw.params[0];
   } else {
-    throw_argument(raw.op, "estimator", quoted(raw.estimator),
-                   "is not one of 'ste', 'stableqat' ('dsq', 'ewgs': issue 12)");
+    throw_argument(raw.op, "estimator", quoted(raw.estimator), "is not one of 'ste', 'stableqat', 'dsq', 'ewgs'");
   }
-  if (raw.has_alpha) {
+  if (raw.alpha && out.estimator != estimator_kind::dsq) {
     throw_argument(raw.op, "alpha", "a tensor", "is only used by estimator = 'dsq'; pass None");
   }
   if (raw.grad_scale) {
@@ -158,8 +186,15 @@ op_options parse_options(raw_options const& raw, std::vector<std::int64_t> const
   if (raw.mask_band == "official") {
     out.band = mask_band::official;
   } else if (raw.mask_band == "aten") {
-    if (out.grid.is_binary()) {
-      throw_argument(raw.op, "mask_band", "'aten'", "has no meaning on the binary (1-bit sign) grid");
+    if (out.grid.is_binary() || out.grid.is_stretched_elastic()) {
+      throw_argument(raw.op, "mask_band", "'aten'",
+                     out.grid.is_binary() ? "has no meaning on the binary (1-bit sign) grid"
+                                          : "has no meaning on the stretched elastic grid (its band is |x/s| <= 0.99)");
+    }
+    if (out.estimator == estimator_kind::dsq || out.estimator == estimator_kind::ewgs) {
+      throw_argument(raw.op, "mask_band", "'aten'",
+                     "is offered for estimator = 'ste' and 'stableqat' only (ATen parity); DSQ has its own "
+                     "band and EWGS follows LSQ's");
     }
     out.band = mask_band::aten;
   } else {

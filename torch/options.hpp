@@ -19,8 +19,8 @@
 
 namespace stableqat::torch_adapter {
 
-/// A feature the schema already names but this build does not implement yet
-/// (DSQ/EWGS estimators and the SEQ grid: issue 12). Python: NotImplementedError.
+/// A feature the schema names but this build of the op library does not
+/// implement (e.g. a device without kernels). Python: NotImplementedError.
 class unsupported_feature : public std::logic_error {
  public:
   using std::logic_error::logic_error;
@@ -30,6 +30,8 @@ class unsupported_feature : public std::logic_error {
 enum class estimator_kind {
   ste,      ///< g = 1 (fourier_surrogate<0>)
   fourier,  ///< StableQAT rotated Fourier surrogate with `harmonics` odd harmonics
+  dsq,      ///< DSQ (dsq_surrogate): own rounding and band, learnable alpha (its gradient is returned)
+  ewgs,     ///< EWGS (ewgs_surrogate): g = 1 + delta sign(dy) r
 };
 
 /// Which elements receive dx (and the LSQ inside-step term).
@@ -51,7 +53,8 @@ struct raw_options {
   std::string estimator = "ste";
   std::int64_t harmonics = 1;
   std::vector<double> params;
-  bool has_alpha = false;
+  /// The value of the 1-element `alpha` tensor (DSQ), read on the host; nullopt when None.
+  std::optional<double> alpha;
   std::optional<double> grad_scale;
   std::string mask_band = "official";
 };
@@ -68,6 +71,10 @@ struct op_options {
   int harmonics = 0;
   /// Fourier: empty = paper amplitude 0.21, one value = amplitude A, K values = coefficients a_k.
   std::vector<double> fourier_params;
+  /// DSQ's alpha in (0, 1) (validated by dsq_surrogate).
+  double dsq_alpha = 0.2;
+  /// EWGS's delta in [0, 2) (validated by ewgs_surrogate).
+  double ewgs_delta = 0.0;
   std::optional<double> grad_scale;
   enum mask_band band = mask_band::official;
 };

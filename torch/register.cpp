@@ -6,8 +6,11 @@
 //   fake_quantize(x, step, offset?, bits, grid, axis?, group_size?, estimator,
 //                 harmonics, params, alpha?, grad_scale?, mask_band) -> y
 //   fake_quantize_backward(dy, <the same arguments>) -> (dx, dstep, doffset, dalpha)
-//       doffset is undefined (None) without an offset; dalpha is always undefined
-//       until an estimator with a learnable parameter (DSQ, issue 12) exists.
+//       doffset is undefined (None) without an offset; dalpha (alpha's shape) is
+//       DSQ's d alpha, undefined for the other estimators.
+//   estimator 'ste' | 'stableqat' (harmonics, params = [] | [A] | a_k) | 'dsq' (alpha:
+//       a 1-element tensor of step's dtype, the learnable parameter) | 'ewgs' (params = [delta]);
+//   grid 'signed' | 'unsigned' | 'ternary' | 'stretched_elastic' | 'stretched_elastic_ternary'.
 //   init_step(x, bits, grid, axis?, group_size?, rule) -> step
 //   quantize_to_codes(x, step, offset?, bits, grid, axis?, group_size?) -> codes
 //   pack_codes(codes, bits, grid) -> packed [rows, bytes per row] (uint8)
@@ -44,7 +47,7 @@ constexpr const char* backward_op = "stableqat::fake_quantize_backward";
 constexpr const char* init_op = "stableqat::init_step";
 
 // Library errors become Python exceptions that keep the library's message:
-// bad values -> ValueError, features of issue 12 -> NotImplementedError.
+// bad values -> ValueError, unsupported features -> NotImplementedError.
 template <class F>
 decltype(auto) translate_errors(F&& f) {
   try {
@@ -61,24 +64,6 @@ std::vector<std::int64_t> sizes_of(Tensor const& x) { return x.sizes().vec(); }
 template <class T>
 std::optional<T> to_std(optional<T> const& value) {
   return value.has_value() ? std::optional<T>(*value) : std::nullopt;
-}
-
-raw_options make_raw(const char* op, int64_t bits, string_view grid, optional<int64_t> axis,
-                     optional<int64_t> group_size, string_view estimator, int64_t harmonics, at::ArrayRef<double> params,
-                     optional<Tensor> const& alpha, optional<double> grad_scale, string_view mask_band) {
-  raw_options raw;
-  raw.op = op;
-  raw.bits = bits;
-  raw.grid = std::string(grid);
-  raw.axis = to_std(axis);
-  raw.group_size = to_std(group_size);
-  raw.estimator = std::string(estimator);
-  raw.harmonics = harmonics;
-  raw.params.assign(params.begin(), params.end());
-  raw.has_alpha = alpha.has_value() && alpha->defined();
-  raw.grad_scale = to_std(grad_scale);
-  raw.mask_band = std::string(mask_band);
-  return raw;
 }
 
 // 16-bit storage: x (dy, y, dx) bfloat16 or float16, computed in float32.
@@ -101,6 +86,41 @@ void check_tensor(const char* op, const char* name, Tensor const& t, Tensor cons
 }
 void check_tensor(const char* op, const char* name, Tensor const& t, Tensor const& x) {
   check_tensor(op, name, t, x, step_dtype(x));
+}
+
+// DSQ's alpha: one value per quantizer, step's dtype, read on the host (its range
+// is the library's check, in parse_options).
+std::optional<double> alpha_value(const char* op, optional<Tensor> const& alpha, Tensor const& x) {
+  if (!alpha.has_value() || !alpha->defined()) return std::nullopt;
+  check_tensor(op, "alpha", *alpha, x);
+  TORCH_CHECK_VALUE(alpha->numel() == 1, op, ": alpha.numel() = ", alpha->numel(),
+                    " must be 1 (DSQ has one alpha per quantizer)");
+  return alpha->item<double>();
+}
+
+// The grid and layout arguments every op shares (estimator fields keep their defaults).
+raw_options layout_raw(const char* op, int64_t bits, string_view grid, optional<int64_t> axis,
+                       optional<int64_t> group_size) {
+  raw_options raw;
+  raw.op = op;
+  raw.bits = bits;
+  raw.grid = std::string(grid);
+  raw.axis = to_std(axis);
+  raw.group_size = to_std(group_size);
+  return raw;
+}
+
+raw_options make_raw(const char* op, Tensor const& x, int64_t bits, string_view grid, optional<int64_t> axis,
+                     optional<int64_t> group_size, string_view estimator, int64_t harmonics, at::ArrayRef<double> params,
+                     optional<Tensor> const& alpha, optional<double> grad_scale, string_view mask_band) {
+  raw_options raw = layout_raw(op, bits, grid, axis, group_size);
+  raw.estimator = std::string(estimator);
+  raw.harmonics = harmonics;
+  raw.params.assign(params.begin(), params.end());
+  raw.alpha = alpha_value(op, alpha, x);
+  raw.grad_scale = to_std(grad_scale);
+  raw.mask_band = std::string(mask_band);
+  return raw;
 }
 
 void check_x(const char* op, Tensor const& x) {
@@ -138,32 +158,54 @@ void check_step_count(op_options const& o, const char* name, Tensor const& t, at
                     "(per tensor: 1, axis=0: x.size(0), group_size: x.numel()/group_size)");
 }
 
+// x, step and offset of an element-wise op (forward, backward, quantize_to_codes)
+// after the checks the library cannot make (device, dtype, step counts) and the
+// parsing of its options; non-contiguous tensors are copied once, contiguous
+// ones used in place. `raw()` builds the options once x has passed its checks.
+struct checked_call {
+  op_options o;
+  Tensor x;
+  Tensor step;
+  Tensor offset;  ///< undefined without an offset
+
+  template <class T>
+  const T* offset_data() const {
+    return offset.defined() ? offset.data_ptr<T>() : nullptr;
+  }
+};
+
+template <class Raw>
+checked_call check_call(const char* op, Tensor const& x, Tensor const& step, optional<Tensor> const& offset,
+                        Raw&& raw) {
+  check_x(op, x);
+  check_tensor(op, "step", step, x);
+  const bool has_offset = offset.has_value() && offset->defined();
+  if (has_offset) check_tensor(op, "offset", *offset, x);
+  checked_call c;
+  c.o = translate_errors([&] { return parse_options(raw(), sizes_of(x)); });
+  check_step_count(c.o, "step", step, x.sizes());
+  if (has_offset) check_step_count(c.o, "offset", *offset, x.sizes());
+  c.x = x.contiguous();
+  c.step = step.contiguous();
+  if (has_offset) c.offset = offset->contiguous();
+  return c;
+}
+
 // --- forward ------------------------------------------------------------------
 Tensor fake_quantize_cpu(Tensor const& x, Tensor const& step, optional<Tensor> const& offset, int64_t bits,
                          string_view grid, optional<int64_t> axis, optional<int64_t> group_size,
                          string_view estimator, int64_t harmonics, at::ArrayRef<double> params,
                          optional<Tensor> const& alpha, optional<double> grad_scale, string_view mask_band) {
-  check_x(forward_op, x);
-  check_tensor(forward_op, "step", step, x);
-  const bool has_offset = offset.has_value() && offset->defined();
-  if (has_offset) check_tensor(forward_op, "offset", *offset, x);
-  const op_options o = translate_errors([&] {
-    return parse_options(make_raw(forward_op, bits, grid, axis, group_size, estimator, harmonics, params, alpha,
-                                  grad_scale, mask_band),
-                         sizes_of(x));
+  const checked_call c = check_call(forward_op, x, step, offset, [&] {
+    return make_raw(forward_op, x, bits, grid, axis, group_size, estimator, harmonics, params, alpha, grad_scale,
+                    mask_band);
   });
-  check_step_count(o, "step", step, x.sizes());
-  if (has_offset) check_step_count(o, "offset", *offset, x.sizes());
-  // Non-contiguous inputs are copied once (contiguous ones are used in place).
-  const Tensor xc = x.contiguous();
-  const Tensor sc = step.contiguous();
-  const Tensor oc = has_offset ? offset->contiguous() : Tensor();
   Tensor y = at::empty(x.sizes(), x.options().memory_format(at::MemoryFormat::Contiguous));
   dispatch_storage(forward_op, x.scalar_type(), [&]<class T, class E>() {
-    const forward_buffers<T, E> b{static_cast<const E*>(xc.data_ptr()), static_cast<E*>(y.data_ptr()),
-                                  static_cast<std::size_t>(xc.numel()), sc.data_ptr<T>(),
-                                  has_offset ? oc.data_ptr<T>() : nullptr, static_cast<std::size_t>(sc.numel())};
-    translate_errors([&] { dispatched::run_forward(o, b, at::get_num_threads()); });
+    const forward_buffers<T, E> b{static_cast<const E*>(c.x.data_ptr()), static_cast<E*>(y.data_ptr()),
+                                  static_cast<std::size_t>(c.x.numel()), c.step.data_ptr<T>(), c.offset_data<T>(),
+                                  static_cast<std::size_t>(c.step.numel())};
+    translate_errors([&] { dispatched::run_forward(c.o, b, at::get_num_threads()); });
   });
   return y;
 }
@@ -177,52 +219,43 @@ std::tuple<Tensor, Tensor, Tensor, Tensor> fake_quantize_backward_cpu(
   check_tensor(backward_op, "dy", dy, x, x.scalar_type());
   TORCH_CHECK_VALUE(dy.sizes() == x.sizes(), backward_op, ": dy has shape ", dy.sizes(), " but x has shape ",
                     x.sizes());
-  check_tensor(backward_op, "step", step, x);
-  const bool has_offset = offset.has_value() && offset->defined();
-  if (has_offset) check_tensor(backward_op, "offset", *offset, x);
-  const op_options o = translate_errors([&] {
-    return parse_options(make_raw(backward_op, bits, grid, axis, group_size, estimator, harmonics, params, alpha,
-                                  grad_scale, mask_band),
-                         sizes_of(x));
+  const checked_call c = check_call(backward_op, x, step, offset, [&] {
+    return make_raw(backward_op, x, bits, grid, axis, group_size, estimator, harmonics, params, alpha, grad_scale,
+                    mask_band);
   });
-  check_step_count(o, "step", step, x.sizes());
-  if (has_offset) check_step_count(o, "offset", *offset, x.sizes());
-  const Tensor xc = x.contiguous();
   const Tensor dyc = dy.contiguous();
-  const Tensor sc = step.contiguous();
-  const Tensor oc = has_offset ? offset->contiguous() : Tensor();
-  Tensor dx = at::empty(x.sizes(), x.options().memory_format(at::MemoryFormat::Contiguous));
-  Tensor dstep = at::empty(step.sizes(), step.options().memory_format(at::MemoryFormat::Contiguous));
-  Tensor doffset = has_offset ? at::empty(offset->sizes(), offset->options().memory_format(at::MemoryFormat::Contiguous))
-                              : Tensor();
+  const auto contiguous = at::MemoryFormat::Contiguous;
+  Tensor dx = at::empty(x.sizes(), x.options().memory_format(contiguous));
+  Tensor dstep = at::empty(step.sizes(), step.options().memory_format(contiguous));
+  Tensor doffset = c.offset.defined() ? at::empty(offset->sizes(), offset->options().memory_format(contiguous)) : Tensor();
+  Tensor dalpha = c.o.estimator == estimator_kind::dsq ? at::empty(alpha->sizes(), step.options()) : Tensor();
   dispatch_storage(backward_op, x.scalar_type(), [&]<class T, class E>() {
-    const backward_buffers<T, E> b{static_cast<const E*>(xc.data_ptr()),
+    const backward_buffers<T, E> b{static_cast<const E*>(c.x.data_ptr()),
                                    static_cast<const E*>(dyc.data_ptr()),
                                    static_cast<E*>(dx.data_ptr()),
-                                   static_cast<std::size_t>(xc.numel()),
-                                   sc.data_ptr<T>(),
-                                   has_offset ? oc.data_ptr<T>() : nullptr,
+                                   static_cast<std::size_t>(c.x.numel()),
+                                   c.step.data_ptr<T>(),
+                                   c.offset_data<T>(),
                                    dstep.data_ptr<T>(),
-                                   has_offset ? doffset.data_ptr<T>() : nullptr,
-                                   static_cast<std::size_t>(sc.numel())};
-    translate_errors([&] { dispatched::run_backward(o, b, at::get_num_threads()); });
+                                   doffset.defined() ? doffset.data_ptr<T>() : nullptr,
+                                   static_cast<std::size_t>(c.step.numel()),
+                                   dalpha.defined() ? dalpha.data_ptr<T>() : nullptr};
+    translate_errors([&] { dispatched::run_backward(c.o, b, at::get_num_threads()); });
   });
-  return {dx, dstep, doffset, Tensor()};
+  return {dx, dstep, doffset, dalpha};
 }
 
 // --- init_step --------------------------------------------------------------------
+// Options of the ops that take only a grid and a layout (init_step and the export).
+op_options export_options(const char* op, int64_t bits, string_view grid, optional<int64_t> axis,
+                          optional<int64_t> group_size, std::vector<std::int64_t> const& sizes) {
+  return translate_errors([&] { return parse_options(layout_raw(op, bits, grid, axis, group_size), sizes); });
+}
+
 Tensor init_step_cpu(Tensor const& x, int64_t bits, string_view grid, optional<int64_t> axis,
                      optional<int64_t> group_size, string_view rule) {
   check_x(init_op, x);
-  const op_options o = translate_errors([&] {
-    raw_options raw;
-    raw.op = init_op;
-    raw.bits = bits;
-    raw.grid = std::string(grid);
-    raw.axis = to_std(axis);
-    raw.group_size = to_std(group_size);
-    return parse_options(raw, sizes_of(x));
-  });
+  const op_options o = export_options(init_op, bits, grid, axis, group_size, sizes_of(x));
   const Tensor xc = computed(x).contiguous();
   Tensor step = at::empty({static_cast<int64_t>(o.step_count)}, xc.options());
   const std::string rule_name(rule);
@@ -256,38 +289,18 @@ std::size_t packing_cols(at::IntArrayRef sizes) {
   return sizes.empty() ? 1 : static_cast<std::size_t>(sizes.back());
 }
 
-op_options export_options(const char* op, int64_t bits, string_view grid, optional<int64_t> axis,
-                          optional<int64_t> group_size, std::vector<std::int64_t> const& sizes) {
-  return translate_errors([&] {
-    raw_options raw;
-    raw.op = op;
-    raw.bits = bits;
-    raw.grid = std::string(grid);
-    raw.axis = to_std(axis);
-    raw.group_size = to_std(group_size);
-    return parse_options(raw, sizes);
-  });
-}
-
 Tensor quantize_to_codes_cpu(Tensor const& x, Tensor const& step, optional<Tensor> const& offset, int64_t bits,
                              string_view grid, optional<int64_t> axis, optional<int64_t> group_size) {
-  check_x(codes_op, x);
-  check_tensor(codes_op, "step", step, x);
-  const bool has_offset = offset.has_value() && offset->defined();
-  if (has_offset) check_tensor(codes_op, "offset", *offset, x);
-  const op_options o = export_options(codes_op, bits, grid, axis, group_size, sizes_of(x));
-  check_step_count(o, "step", step, x.sizes());
-  if (has_offset) check_step_count(o, "offset", *offset, x.sizes());
-  const code_storage storage = translate_errors([&] { return dispatched::code_storage_of(o.grid); });
-  const Tensor xc = computed(x).contiguous();
-  const Tensor sc = step.contiguous();
-  const Tensor oc = has_offset ? offset->contiguous() : Tensor();
+  const checked_call c =
+      check_call(codes_op, x, step, offset, [&] { return layout_raw(codes_op, bits, grid, axis, group_size); });
+  const code_storage storage = translate_errors([&] { return dispatched::code_storage_of(c.o.grid); });
+  const Tensor xc = computed(c.x);
   Tensor codes = at::empty(x.sizes(), x.options().dtype(code_dtype(storage)));
   AT_DISPATCH_FLOATING_TYPES(xc.scalar_type(), "stableqat::quantize_to_codes", [&] {
     translate_errors([&] {
-      dispatched::run_quantize_to_codes(o, xc.data_ptr<scalar_t>(), static_cast<std::size_t>(xc.numel()),
-                                      sc.data_ptr<scalar_t>(), has_offset ? oc.data_ptr<scalar_t>() : nullptr,
-                                      codes.data_ptr(), at::get_num_threads());
+      dispatched::run_quantize_to_codes(c.o, xc.data_ptr<scalar_t>(), static_cast<std::size_t>(xc.numel()),
+                                        c.step.data_ptr<scalar_t>(), c.offset_data<scalar_t>(), codes.data_ptr(),
+                                        at::get_num_threads());
     });
   });
   return codes;
@@ -397,7 +410,7 @@ class fake_quantize_function : public torch::autograd::Function<fake_quantize_fu
                          .typed<decltype(fake_quantize_cpu)>();
     Tensor y = op.call(x, step, offset, bits, grid, axis, group_size, estimator, harmonics, params, alpha,
                        grad_scale, mask_band);
-    ctx->save_for_backward({x, step, offset.has_value() ? *offset : Tensor()});
+    ctx->save_for_backward({x, step, offset.has_value() ? *offset : Tensor(), alpha.has_value() ? *alpha : Tensor()});
     ctx->saved_data["bits"] = bits;
     ctx->saved_data["grid"] = std::string(grid);
     ctx->saved_data["axis"] = axis;
@@ -415,6 +428,7 @@ class fake_quantize_function : public torch::autograd::Function<fake_quantize_fu
     Tensor const& x = saved[0];
     Tensor const& step = saved[1];
     const optional<Tensor> offset = saved[2].defined() ? optional<Tensor>(saved[2]) : c10::nullopt;
+    const optional<Tensor> alpha = saved[3].defined() ? optional<Tensor>(saved[3]) : c10::nullopt;
     Tensor dy = grad_outputs[0];
     if (!dy.defined()) dy = at::zeros_like(x);
     auto& d = ctx->saved_data;
@@ -428,7 +442,7 @@ class fake_quantize_function : public torch::autograd::Function<fake_quantize_fu
     at::AutoDispatchBelowADInplaceOrView guard;
     auto [dx, dstep, doffset, dalpha] =
         call_backward(dy, x, step, offset, d["bits"].toInt(), grid, axis, group_size, estimator,
-                      d["harmonics"].toInt(), params, c10::nullopt, grad_scale, band);
+                      d["harmonics"].toInt(), params, alpha, grad_scale, band);
     // One gradient per forward argument; non-tensor arguments get none.
     return {dx, dstep, doffset, Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), dalpha,
             Tensor(), Tensor()};
@@ -441,6 +455,13 @@ Tensor fake_quantize_autograd(Tensor const& x, Tensor const& step, optional<Tens
                               optional<Tensor> const& alpha, optional<double> grad_scale, string_view mask_band) {
   return fake_quantize_function::apply(x, step, offset, bits, grid, axis, group_size, estimator, harmonics, params,
                                        alpha, grad_scale, mask_band);
+}
+
+// The CPU kernels of the training ops, for the dispatch keys that share them.
+void register_training_ops(torch::Library& m) {
+  m.impl("fake_quantize", &fake_quantize_cpu);
+  m.impl("fake_quantize_backward", &fake_quantize_backward_cpu);
+  m.impl("init_step", &init_step_cpu);
 }
 
 }  // namespace
@@ -471,9 +492,7 @@ TORCH_LIBRARY(stableqat, m) {
 }
 
 TORCH_LIBRARY_IMPL(stableqat, CPU, m) {
-  m.impl("fake_quantize", &stableqat::torch_adapter::fake_quantize_cpu);
-  m.impl("fake_quantize_backward", &stableqat::torch_adapter::fake_quantize_backward_cpu);
-  m.impl("init_step", &stableqat::torch_adapter::init_step_cpu);
+  stableqat::torch_adapter::register_training_ops(m);
   m.impl("quantize_to_codes", &stableqat::torch_adapter::quantize_to_codes_cpu);
   m.impl("pack_codes", &stableqat::torch_adapter::pack_codes_cpu);
   m.impl("unpack_codes", &stableqat::torch_adapter::unpack_codes_cpu);
@@ -483,16 +502,8 @@ TORCH_LIBRARY_IMPL(stableqat, CPU, m) {
 // Tensors on other devices reach the CPU kernels' device checks (a clear error
 // naming the argument) instead of the dispatcher's generic "could not run";
 // a CUDA kernel (exec::cuda_on(current stream)) would replace these entries.
-TORCH_LIBRARY_IMPL(stableqat, Meta, m) {
-  m.impl("fake_quantize", &stableqat::torch_adapter::fake_quantize_cpu);
-  m.impl("fake_quantize_backward", &stableqat::torch_adapter::fake_quantize_backward_cpu);
-  m.impl("init_step", &stableqat::torch_adapter::init_step_cpu);
-}
-TORCH_LIBRARY_IMPL(stableqat, CUDA, m) {
-  m.impl("fake_quantize", &stableqat::torch_adapter::fake_quantize_cpu);
-  m.impl("fake_quantize_backward", &stableqat::torch_adapter::fake_quantize_backward_cpu);
-  m.impl("init_step", &stableqat::torch_adapter::init_step_cpu);
-}
+TORCH_LIBRARY_IMPL(stableqat, Meta, m) { stableqat::torch_adapter::register_training_ops(m); }
+TORCH_LIBRARY_IMPL(stableqat, CUDA, m) { stableqat::torch_adapter::register_training_ops(m); }
 
 TORCH_LIBRARY_IMPL(stableqat, Autograd, m) {
   m.impl("fake_quantize", &stableqat::torch_adapter::fake_quantize_autograd);

@@ -1,7 +1,7 @@
 # Renders the CSV files of the surrogate_curves example (make docs).
 #   gnuplot -e "datadir='build/.../surrogate_curves'; outdir='docs/img'" examples/gnuplot/surrogates.gp
 # Writes outdir/surrogate_gradients.{svg,png}, outdir/baseline_gradients.{svg,png}
-# and outdir/classic_fourier_round.{svg,png}.
+# (DSQ, EWGS and ParetoQ's SEQ grid beside StableQAT) and outdir/classic_fourier_round.{svg,png}.
 if (!exists("datadir")) datadir = "."
 if (!exists("outdir")) outdir = "."
 set datafile separator ","
@@ -12,6 +12,7 @@ unset xlabel  # x is in units of the step; the panel titles say so
 derivatives = datadir."/surrogate_derivatives.csv"
 functions = datadir."/fourier_round.csv"
 baselines = datadir."/baseline_derivatives.csv"
+levels = datadir."/grid_levels.csv"
 
 do for [format = 1:2] {
   if (format == 1) { set terminal svg size 1100,470 font "sans,12" background "white"; set output outdir."/surrogate_gradients.svg" }
@@ -62,9 +63,9 @@ do for [format = 1:2] {
 }
 
 do for [format = 1:2] {
-  if (format == 1) { set terminal svg size 1100,470 font "sans,12" background "white"; set output outdir."/baseline_gradients.svg" }
-  if (format == 2) { set terminal pngcairo size 1100,470 font "sans,10" background "white"; set output outdir."/baseline_gradients.png" }
-  set multiplot layout 1,2 title "The paper's baselines beside StableQAT: g(x) for d round(x)/dx, x in steps"
+  if (format == 1) { set terminal svg size 1500,470 font "sans,12" background "white"; set output outdir."/baseline_gradients.svg" }
+  if (format == 2) { set terminal pngcairo size 1500,470 font "sans,10" background "white"; set output outdir."/baseline_gradients.png" }
+  set multiplot layout 1,3 title "The paper's baselines beside StableQAT: g(x) for d round(x)/dx, x in steps"
   set key below horizontal font ",10" samplen 2
   set ylabel "g"
   set yrange [0:2]
@@ -79,6 +80,14 @@ do for [format = 1:2] {
        "" using 1:"k1_a0.21" with lines lw 3 lc rgb "#d62728" title "StableQAT K = 1", \
        "" using 1:"ewgs_pos" with lines lw 2 lc rgb "#2ca02c" title "EWGS dy > 0", \
        "" using 1:"ewgs_neg" with lines lw 2 lc rgb "#9467bd" title "EWGS dy < 0"
+  set title "ParetoQ SEQ: levels y/alpha; dx = g dy for |x| <= 0.99 alpha, else 0"
+  set xrange [-1.25:1.25]
+  set yrange [-1.1:1.1]
+  set ylabel "y / alpha"
+  plot levels using 1:"int2" with lines lw 2 dt 2 lc rgb "#000000" title "uniform 2-bit, step alpha/2", \
+       "" using 1:"seq2" with lines lw 3 lc rgb "#ff7f0e" title "SEQ 2-bit", \
+       "" using 1:"seq3" with lines lw 2 lc rgb "#8c564b" title "SEQ ternary"
+  set xrange [-1:1]
   unset multiplot
   set output
 }

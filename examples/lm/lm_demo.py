@@ -274,6 +274,7 @@ def main(argv=None) -> int:
     summary = report.summarize(results, corpus.unigram_entropy, no_qat)
     ok, why = export_ok, export_why
     exported_dirs = set()
+    train.set_determinism(1)    # evaluate as the runs did (one thread), so the losses compare bit for bit
     for bits in (2, 4):
         cells = [s for s in summary if s["bits"] == bits and s["best_lr"] != ""]
         if not cells:
@@ -284,7 +285,10 @@ def main(argv=None) -> int:
             export_rows.append({"model": name, "status": "export unavailable", "packed_bytes": None,
                                 "fp32_bytes": None, "detail": why})
             continue
-        run = next(r for r in results if r["method"] == best["method"] and r["bits"] == bits and r["lr"] == best["best_lr"])
+        # The best model: the best cell's seed with the lowest validation loss at its best lr.
+        run = min((r for r in results if r["method"] == best["method"] and r["bits"] == bits
+                   and r["lr"] == best["best_lr"]), key=lambda r: (r["val_loss"], r["seed"]))
+        name = f"{best['method']} {bits}-bit lr {best['best_lr']:g} seed {run['seed']}"
         src = os.path.join(runs_dir, run.get("same_as") or run["run_id"], "final.pt")
         exported_dirs.add(os.path.dirname(src))
         if not os.path.exists(src):
@@ -295,7 +299,14 @@ def main(argv=None) -> int:
         model = TransformerLM(model_cfg)
         quant.quantize_model(model, quant.make_quantizer(best["method"], bits, args.impl), quantization_targets(model))
         model.load_state_dict(torch.load(src))
-        export_rows.append({"model": name, **export.export_model(model)})
+        vx, vy = data.val_windows(corpus, model_cfg.context, args.eval_windows)
+        meta = {k: run[k] for k in ("run_id", "method", "bits", "lr", "seed", "impl", "val_loss_hex")}
+        meta["src"] = os.path.basename(os.path.dirname(src))
+        row = export.export_model(model, vx, vy, os.path.join(out, f"export-b{bits}.pt"), meta)
+        if row["status"] == "ok" and row["val_fake_quant_hex"] != run["val_loss_hex"]:
+            row["detail"] += f"; WARNING: the run recorded val {run['val_loss_hex']} (final.pt is another model)"
+        export_rows.append({"model": name, **row})
+        log(f"export {name}: {row['status']}: {row['detail']}")
     if keep_final and not args.save_final:
         for r in results:
             run_dir = os.path.join(runs_dir, r["run_id"])

@@ -105,10 +105,21 @@ def write_markdown(path: str, header: dict, summary: list[dict], no_qat: dict, f
             f"| {r['diverged_runs']}/{r['runs']} | {r['spikes']} | {_fmt(r['grad_norm_p50_best'], 3)} / "
             f"{_fmt(r['grad_norm_p99_best'], 3)} | {_fmt(r['grad_norm_max'], 3)} | {_fmt(r['no_qat_val_loss'])} |")
     if export_rows:
-        lines += ["", "## Integer export", "", "| model | status | packed bytes | fp32 bytes | detail |", "|---|---|---|---|---|"]
+        lines += ["", "## Integer export (best 2- and 4-bit models; packed codes + per-row steps, reloaded and evaluated)", "",
+                  "| model | status | code bits | packed codes bytes | steps bytes | same weights fp32 bytes | ratio "
+                  "| whole model packed / fp32 bytes | val fake-quant | val from packed codes | equal | detail |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for e in export_rows:
-            lines.append(f"| {e['model']} | {e['status']} | {e['packed_bytes'] if e['packed_bytes'] is not None else '-'} "
-                         f"| {e['fp32_bytes']} | {e['detail']} |")
+            if e["status"] != "ok":
+                lines.append(f"| {e['model']} | {e['status']} | - | - | - | {e.get('fp32_bytes') or '-'} | - | - | - | - | - "
+                             f"| {e['detail']} |")
+                continue
+            ratio = e["fp32_bytes"] / (e["packed_bytes"] + e["step_bytes"])
+            lines.append(f"| {e['model']} | ok | {','.join(map(str, e['code_bits']))} | {e['packed_bytes']:,} "
+                         f"| {e['step_bytes']:,} | {e['fp32_bytes']:,} | {ratio:.1f}x "
+                         f"| {e['model_packed_bytes']:,} / {e['model_fp32_bytes']:,} | {e['val_fake_quant']:.6f} "
+                         f"({e['val_fake_quant_hex']}) | {e['val_packed']:.6f} ({e['val_packed_hex']}) "
+                         f"| {'yes' if e['val_equal'] else 'NO'} | {e['detail']} |")
     text = "\n".join(lines) + "\n"
     with open(path, "w") as f:
         f.write(text)

@@ -10,8 +10,15 @@ Asserts, from the files the demo writes (not from its own pass/fail line):
   4. a run killed with SIGKILL after its first checkpoint and resumed with --resume ends with the
      same final validation loss (bit for bit), the same loss history and the same parameters as
      an uninterrupted run.
-Usage: test_lm_quick.py OUT_DIR [--impl reference|library]; --impl library exits 77 (ctest: skipped)
-when the stableqat package cannot be imported.
+  5. integer export of the best 2- and 4-bit models (export-b2.pt, export-b4.pt, written by the
+     demo with stableqat.export_quantized): the packed bytes are unpacked here by hand from the
+     format of docs/export.md (little-endian fields of 2 bits at 2 bits, 4 at 4 bits, two's
+     complement, rows padded to a byte), the levels (SEQ: (code + 1/2)/2) times the exported
+     steps equal the eager reference's fake-quantized weights of the run's final model bit for
+     bit, and a model built here from those weights has the run's validation loss bit for bit.
+Usage: test_lm_quick.py OUT_DIR [--impl reference|library]. With --impl library every method of the
+quick sweep must run in the stableqat package (else the test fails, naming what is missing); with
+--impl reference the export checks run when the package imports and are skipped otherwise.
 """
 from __future__ import annotations
 
@@ -66,8 +73,8 @@ def main() -> int:
                 if not ok:
                     missing.append(f"{method} {bits}-bit: {why}")
         if missing:
-            print("skipped: the stableqat package cannot run the quick sweep yet:\n  " + "\n  ".join(missing))
-            return 77
+            print("FAIL  the stableqat package cannot run the quick sweep:\n  " + "\n  ".join(missing))
+            return 1
     import torch
     import quant
     from model import ModelConfig, TransformerLM, quantization_targets
@@ -147,8 +154,93 @@ def main() -> int:
             worst = max(worst, max(int(torch.unique(row).numel()) for row in wq))
     check(1 <= worst <= (1 << bits), f"trained {bits}-bit model: at most {worst} <= {1 << bits} distinct values per row")
 
+    # 5: the integer export, checked against a hand unpacking and the eager reference
+    check_export(out, args.impl, mcfg)
+
     print(f"total {time.time() - t0:.1f} s; {len(failures)} failure(s)")
     return 1 if failures else 0
+
+
+def unpack_by_hand(packed, rows: int, cols: int, field: int):
+    """Codes of a packed [rows, ceil(cols * field / 8)] uint8 tensor, docs/export.md's format:
+    code j of a row in bits [j*field, (j+1)*field) of the row's little-endian bit stream,
+    two's complement."""
+    import torch
+    per_byte = 8 // field
+    b = packed.to(torch.int64)
+    fields = torch.stack([(b >> (k * field)) & ((1 << field) - 1) for k in range(per_byte)], dim=-1)
+    codes = fields.reshape(rows, -1)[:, :cols]
+    return torch.where(codes >= (1 << (field - 1)), codes - (1 << field), codes)
+
+
+def check_export(out: str, impl: str, mcfg) -> None:
+    import torch
+    import data
+    import quant
+    from model import TransformerLM, evaluate, quantization_targets
+    ok, why = quant.library_status(quant.resolve_spec("lsq", 2))
+    if impl != "library" and not ok:
+        print(f"skip  integer export checks: the stableqat package does not import ({why[:200]})")
+        return
+    torch.set_num_threads(1)
+    corpus = None
+    for bits in (2, 4):
+        path = os.path.join(out, f"export-b{bits}.pt")
+        check(os.path.exists(path), f"{os.path.basename(path)} written by the demo")
+        if not os.path.exists(path):
+            continue
+        saved = torch.load(path)
+        meta, exported, result = saved["meta"], saved["exported"], saved["result"]
+        check(result["status"] == "ok", f"{bits}-bit export of {meta['run_id']}: status {result['status']}")
+        run_dir = os.path.join(out, "runs", meta["src"])
+        state = torch.load(os.path.join(run_dir, "final.pt"))
+        method = meta["method"]
+        spec = quant.resolve_spec(method, bits)
+        # The run's final model, fake-quantized by the eager reference (independent of the library).
+        model = TransformerLM(mcfg)
+        quant.quantize_model(model, quant.make_quantizer(method, bits, "reference"), quantization_targets(model))
+        model.load_state_dict(state)
+        field = 2 if bits == 2 else 4
+        qmin, qmax = (-2, 1) if bits == 2 else (-8, 7)
+        packed_total, mismatches = 0, 0
+        plain = TransformerLM(mcfg)
+        plain.load_state_dict({k: v for k, v in state.items() if not k.endswith(".step") and not k.endswith(".dsq_alpha")})
+        with torch.no_grad():
+            for name, layer in quant.quant_layers(model):
+                e = exported[name]
+                rows, cols = layer.out_features, layer.in_features
+                want_shape = [rows, (cols * field + 7) // 8]
+                if list(e["packed"].shape) != want_shape or e["packed"].dtype != torch.uint8:
+                    check(False, f"{name}: packed {list(e['packed'].shape)} {e['packed'].dtype}, want {want_shape} uint8")
+                    continue
+                packed_total += e["packed"].numel()
+                codes = unpack_by_hand(e["packed"], rows, cols, field)
+                if not (int(codes.min()) >= qmin and int(codes.max()) <= qmax):
+                    check(False, f"{name}: codes outside [{qmin}, {qmax}]")
+                levels = (codes.to(torch.float32) + 0.5) / 2 if spec.grid == "stretched_elastic" else codes.to(torch.float32)
+                if not torch.equal(e["step"], layer.step.detach()):
+                    check(False, f"{name}: exported steps != the run's learned steps")
+                w = e["step"].view(-1, 1) * levels
+                mismatches += int((w != layer.quantized_weight()).sum())
+                plain.get_submodule(name).weight.copy_(w)
+        check(packed_total == result["packed_bytes"],
+              f"{bits}-bit: packed bytes {packed_total} (from the shapes) == reported {result['packed_bytes']}")
+        check(mismatches == 0, f"{bits}-bit {method}: step * level from the hand-unpacked codes == the eager "
+                               f"reference's fake-quantized weights ({mismatches} differ)")
+        if corpus is None:
+            corpus = data.load_corpus()
+        vx, vy = data.val_windows(corpus, mcfg.context, result_eval_windows(out))
+        val = evaluate(plain, vx, vy)
+        with open(os.path.join(run_dir, "result.json")) as f:
+            recorded = json.load(f)["val_loss_hex"]
+        check(float(val).hex() == recorded == result["val_packed_hex"],
+              f"{bits}-bit {method}: val loss of the model built from the packed codes {float(val).hex()} == the run's "
+              f"(fake-quantized, {impl}) {recorded} == the demo's packed-code model {result['val_packed_hex']}")
+
+
+def result_eval_windows(out: str) -> int:
+    with open(os.path.join(out, "fp_model.json")) as f:
+        return json.load(f)["identity"]["pretrain"]["eval_windows"]
 
 
 if __name__ == "__main__":

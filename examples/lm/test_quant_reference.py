@@ -154,7 +154,7 @@ def main() -> int:
     check(torch.allclose(grads["ste030"][0], grads["lsq"][0] * quant.STABLEQAT_K1_MEAN, rtol=1e-6, atol=0),
           "STE x 0.30: dx == 0.302457 x STE's dx")
 
-    # Library parity, once the package exists.
+    # Library parity, whenever the package imports (it must run every method: DSQ and SEQ included).
     ok, why = quant.library_status(quant.resolve_spec("lsq", 2))
     if ok:
         for method in quant.METHODS:
@@ -164,8 +164,8 @@ def main() -> int:
                 except ValueError:
                     continue
                 okm, whym = quant.library_status(spec)
-                if not okm:   # e.g. DSQ/SEQ before issue 12: reported, not a failure of this test
-                    print(f"not in the library yet: {method} {bits}-bit: {whym[:160]}")
+                check(okm, f"the stableqat package runs {method} {bits}-bit" + ("" if okm else f": {whym[:200]}"))
+                if not okm:
                     continue
                 err = quant.parity(spec)
                 # forward bit-identical; dx within float rounding of the surrogate (|dy| <= ~4 here);

@@ -16,12 +16,14 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <random>
 #include <span>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include <Eigen/Core>
@@ -49,13 +51,14 @@ inline constexpr auto policy = sq::exec::seq;
 inline constexpr const char* policy_name = "exec::seq";
 #endif
 
-/// A training method: the FP32 reference, or 2-bit weights with a surrogate gradient.
+/// A training method: the FP32 reference, or 2-bit weights with a gradient estimator.
 /// ste_scaled is a control: the STE times the mean of fourier_surrogate<1>{0.21}
 /// over a period (0.302457), i.e. the same average gradient without its shape.
-/// Adding a method (e.g. the DSQ, ParetoQ or EWGS estimators) takes one enum
-/// value, one row of method_table and one case of make_quantizers; the command
-/// line (--methods), tables, file names and plots follow from the table.
-enum class method { fp32, ste, fourier1, fourier3, ste_scaled };
+/// dsq, paretoq and ewgs are the StableQAT paper's baselines (docs/math.md §5),
+/// not in the default sweep. Adding a method takes one enum value, one row of
+/// method_table and one case of make_quantizers; the command line (--methods),
+/// tables, file names and plots follow from the table.
+enum class method { fp32, ste, fourier1, fourier3, ste_scaled, dsq, paretoq, ewgs };
 
 /// The STE scaled by a constant, g(r) = scale: a user-defined surrogate type
 /// (it models sq::surrogate) used as a control in the demo.
@@ -71,6 +74,16 @@ static_assert(sq::surrogate<scaled_ste>);
 
 /// Mean of fourier_surrogate<1>{0.21} over one period (docs/math.md reference value).
 inline constexpr double fourier1_mean_gradient = 0.302457;
+
+/// DSQ's initial alpha (the official StableQAT code's), learned per quantizer,
+/// kept in [dsq_alpha_min, dsq_alpha_max] after every update (alpha in (0, 1)).
+inline constexpr float dsq_initial_alpha = 0.2f;
+inline constexpr float dsq_alpha_min = 1e-3f;
+inline constexpr float dsq_alpha_max = 0.999f;
+
+/// EWGS's delta, fixed (the EWGS paper adapts it from a Hessian estimate; the
+/// demo keeps it constant): g = 1 + delta sign(dy) r lies in [0.9, 1.1].
+inline constexpr double ewgs_delta = 0.2;
 
 /// What the command line, the tables and the file names know about a method.
 struct method_info {
@@ -88,6 +101,10 @@ inline constexpr method_info method_table[] = {
     {method::fourier3, "fourier3", "2-bit StableQAT K=3", "fourier_surrogate<3>{0.21}"},
     {method::ste_scaled, "ste_scaled", "2-bit STE x 0.30",
      "control: g = 0.302457, the mean of fourier1 (its scale without its shape)"},
+    {method::dsq, "dsq", "2-bit DSQ", "dsq_surrogate, learnable alpha per quantizer (init 0.2)"},
+    {method::paretoq, "paretoq", "2-bit ParetoQ SEQ",
+     "ParetoQ: stretched elastic 2-bit grid (+-1/4, +-3/4 of alpha = max|w_row| init) with the STE"},
+    {method::ewgs, "ewgs", "2-bit EWGS", "ewgs_surrogate{0.2}: g = 1 + 0.2 sign(dy) r"},
 };
 
 /// The table row of m (every enum value has one).
@@ -114,58 +131,151 @@ inline method parse_method_key(std::string_view key) {
   throw std::invalid_argument("--methods: unknown method '" + std::string(key) + "' (known: " + known + ")");
 }
 
-/// Weight grid of the quantized layers: two's complement 2 bits, levels {-2, -1, 0, 1}.
+/// Weight grid of the quantized layers: two's complement 2 bits, levels {-2, -1, 0, 1}
+/// (ParetoQ: stretched_elastic_grid(2), levels +-1/4, +-3/4 of the step alpha).
 inline constexpr sq::grid weight_grid = sq::signed_grid(2);
 
 /// The fake quantizers of a method. The surrogate type is a template argument of
 /// stableqat's quantizer; this interface hides it so the model is written once.
+/// `params` / `dparams` are the surrogate's learnable parameters of this one
+/// quantizer and their gradients (parameter_count() values each; empty for
+/// every surrogate but DSQ, whose one parameter is alpha).
 class fake_quantizers {
  public:
   virtual ~fake_quantizers() = default;
   /// wq = fake_quantize(w), one step per row (output channel).
-  virtual void weights_forward(row_matrix const& w, Eigen::VectorXf const& steps, row_matrix& wq) const = 0;
-  /// dw from dwq (surrogate gradient) and the LSQ step gradient per row.
-  virtual void weights_backward(row_matrix const& w, Eigen::VectorXf const& steps, row_matrix const& dwq,
-                                row_matrix& dw, Eigen::VectorXf& dsteps) const = 0;
+  virtual void weights_forward(row_matrix const& w, Eigen::VectorXf const& steps, Eigen::VectorXf const& params,
+                               row_matrix& wq) const = 0;
+  /// dw from dwq (surrogate gradient), the step gradient per row, and the parameters' gradients.
+  virtual void weights_backward(row_matrix const& w, Eigen::VectorXf const& steps, Eigen::VectorXf const& params,
+                                row_matrix const& dwq, row_matrix& dw, Eigen::VectorXf& dsteps,
+                                Eigen::VectorXf& dparams) const = 0;
   /// a = fake_quantize(h) on the unsigned grid, one step and offset for the whole matrix.
   virtual void activations_forward(matrix const& h, Eigen::VectorXf const& step, Eigen::VectorXf const& offset,
-                                   matrix& a) const = 0;
-  /// dh from da, and the step and offset gradients (LSQ+).
+                                   Eigen::VectorXf const& params, matrix& a) const = 0;
+  /// dh from da, and the step and offset gradients (LSQ+), and the parameters' gradients.
   virtual void activations_backward(matrix const& h, Eigen::VectorXf const& step, Eigen::VectorXf const& offset,
-                                    matrix const& da, matrix& dh, Eigen::VectorXf& dstep,
-                                    Eigen::VectorXf& doffset) const = 0;
+                                    Eigen::VectorXf const& params, matrix const& da, matrix& dh,
+                                    Eigen::VectorXf& dstep, Eigen::VectorXf& doffset,
+                                    Eigen::VectorXf& dparams) const = 0;
+  /// The weight grid (signed 2-bit, or ParetoQ's stretched elastic 2-bit grid).
+  [[nodiscard]] virtual sq::grid weight_grid() const = 0;
   /// The activation grid (unsigned, activation_bits wide).
   [[nodiscard]] virtual sq::grid activation_grid() const = 0;
+  /// Learnable surrogate parameters per quantizer (DSQ: 1, alpha; others 0).
+  [[nodiscard]] virtual std::size_t parameter_count() const { return 0; }
+  /// Their initial values (parameter_count() of them).
+  [[nodiscard]] virtual Eigen::VectorXf initial_parameters() const { return {}; }
+  /// Each parameter's bounds after an optimizer update (DSQ: alpha in [1e-3, 0.999]).
+  [[nodiscard]] virtual float parameter_min() const { return -std::numeric_limits<float>::infinity(); }
+  [[nodiscard]] virtual float parameter_max() const { return std::numeric_limits<float>::infinity(); }
+  /// Initial weight steps, one per row: LSQ's 2 mean|w_row| / sqrt(qmax), or
+  /// ParetoQ's max|w_row| on the stretched elastic grid.
+  void init_weight_steps(row_matrix const& w, Eigen::VectorXf& steps) const {
+    const std::span<const float> values(w.data(), static_cast<std::size_t>(w.size()));
+    const std::span<float> out(steps.data(), static_cast<std::size_t>(steps.size()));
+    const sq::step_layout rows = sq::per_channel(static_cast<std::size_t>(w.cols()));
+    if (weight_grid().is_stretched_elastic()) {
+      sq::paretoq_init_steps(values, weight_grid(), rows, out);
+    } else {
+      sq::lsq_init_steps(values, weight_grid(), rows, out);
+    }
+  }
 };
 
-/// fake_quantizers for the surrogate type S (sq::ste, sq::fourier_surrogate<K>, ...).
+/// fake_quantizers for the surrogate type S (sq::ste, sq::fourier_surrogate<K>,
+/// sq::dsq_surrogate, ...) on the weight grid `weights`. A learnable S (DSQ) is
+/// rebuilt from the current parameter at every call (a few logarithms), and goes
+/// through the std::span front-end, the one with `dparameters`.
 template <sq::surrogate S>
 class fake_quantizers_with final : public fake_quantizers {
  public:
-  fake_quantizers_with(S surrogate, int activation_bits)
-      : weights_{weight_grid, surrogate},
+  fake_quantizers_with(S surrogate, int activation_bits, sq::grid weights = qat::weight_grid)
+      : weights_{weights, surrogate},
         activations_{sq::unsigned_grid(activation_bits > 0 ? activation_bits : 8), surrogate} {}
 
-  void weights_forward(row_matrix const& w, Eigen::VectorXf const& steps, row_matrix& wq) const override {
-    sq::fake_quantize(policy, weights_, sq::eigen::steps_per::row, w, steps, wq);
+  void weights_forward(row_matrix const& w, Eigen::VectorXf const& steps, Eigen::VectorXf const& params,
+                       row_matrix& wq) const override {
+    if constexpr (sq::learnable_surrogate<S>) {
+      sq::fake_quantize(policy, with(weights_, params, sq::per_channel(static_cast<std::size_t>(w.cols()))), span(w),
+                        span(steps), span(wq));
+    } else {
+      (void)params;
+      sq::fake_quantize(policy, weights_, sq::eigen::steps_per::row, w, steps, wq);
+    }
   }
-  void weights_backward(row_matrix const& w, Eigen::VectorXf const& steps, row_matrix const& dwq, row_matrix& dw,
-                        Eigen::VectorXf& dsteps) const override {
-    sq::fake_quantize_backward(policy, weights_, sq::eigen::steps_per::row, w, steps, dwq, dw, dsteps);
+  void weights_backward(row_matrix const& w, Eigen::VectorXf const& steps, Eigen::VectorXf const& params,
+                        row_matrix const& dwq, row_matrix& dw, Eigen::VectorXf& dsteps,
+                        Eigen::VectorXf& dparams) const override {
+    if constexpr (sq::learnable_surrogate<S>) {
+      dw.resizeLike(w);
+      dsteps.resize(steps.size());
+      sq::fake_quantize_backward(policy, with(weights_, params, sq::per_channel(static_cast<std::size_t>(w.cols()))),
+                                 span(w), span(steps), span(dwq), span(dw), span(dsteps), span(dparams));
+    } else {
+      (void)params;
+      (void)dparams;
+      sq::fake_quantize_backward(policy, weights_, sq::eigen::steps_per::row, w, steps, dwq, dw, dsteps);
+    }
   }
   void activations_forward(matrix const& h, Eigen::VectorXf const& step, Eigen::VectorXf const& offset,
-                           matrix& a) const override {
-    sq::fake_quantize(policy, activations_, sq::eigen::steps_per::matrix, h, step, a, offset);
+                           Eigen::VectorXf const& params, matrix& a) const override {
+    if constexpr (sq::learnable_surrogate<S>) {
+      sq::fake_quantize(policy, with(activations_, params, sq::per_tensor()), span(h), span(step), span(a),
+                        span(offset));
+    } else {
+      (void)params;
+      sq::fake_quantize(policy, activations_, sq::eigen::steps_per::matrix, h, step, a, offset);
+    }
   }
   void activations_backward(matrix const& h, Eigen::VectorXf const& step, Eigen::VectorXf const& offset,
-                            matrix const& da, matrix& dh, Eigen::VectorXf& dstep,
-                            Eigen::VectorXf& doffset) const override {
-    sq::fake_quantize_backward(policy, activations_, sq::eigen::steps_per::matrix, h, step, da, dh, dstep, offset,
-                               doffset);
+                            Eigen::VectorXf const& params, matrix const& da, matrix& dh, Eigen::VectorXf& dstep,
+                            Eigen::VectorXf& doffset, Eigen::VectorXf& dparams) const override {
+    if constexpr (sq::learnable_surrogate<S>) {
+      dh.resizeLike(h);
+      sq::fake_quantize_backward(policy, with(activations_, params, sq::per_tensor()), span(h), span(step), span(da),
+                                 span(dh), span(dstep), span(offset), span(doffset), span(dparams));
+    } else {
+      (void)params;
+      (void)dparams;
+      sq::fake_quantize_backward(policy, activations_, sq::eigen::steps_per::matrix, h, step, da, dh, dstep, offset,
+                                 doffset);
+    }
   }
+  [[nodiscard]] sq::grid weight_grid() const override { return weights_.grid(); }
   [[nodiscard]] sq::grid activation_grid() const override { return activations_.grid(); }
+  [[nodiscard]] std::size_t parameter_count() const override { return sq::surrogate_parameter_count<S>; }
+  [[nodiscard]] Eigen::VectorXf initial_parameters() const override {
+    if constexpr (std::is_same_v<S, sq::dsq_surrogate>) {
+      return Eigen::VectorXf::Constant(1, dsq_initial_alpha);
+    } else {
+      return {};
+    }
+  }
+  [[nodiscard]] float parameter_min() const override {
+    return std::is_same_v<S, sq::dsq_surrogate> ? dsq_alpha_min : fake_quantizers::parameter_min();
+  }
+  [[nodiscard]] float parameter_max() const override {
+    return std::is_same_v<S, sq::dsq_surrogate> ? dsq_alpha_max : fake_quantizers::parameter_max();
+  }
 
  private:
+  template <class M>
+  static std::span<const float> span(M const& m) {
+    return {m.data(), static_cast<std::size_t>(m.size())};
+  }
+  template <class M>
+  static std::span<float> span(M& m) {
+    return {m.data(), static_cast<std::size_t>(m.size())};
+  }
+  /// The quantizer `base` with the surrogate rebuilt from `params` (DSQ: alpha) and `layout`.
+  static sq::quantizer<float, S> with(sq::quantizer<float, S> const& base, Eigen::VectorXf const& params,
+                                      sq::step_layout layout) {
+    static_assert(std::is_constructible_v<S, double>, "a learnable surrogate of the demo is built from one value");
+    if (params.size() != 1) throw std::invalid_argument("qat: a learnable surrogate needs exactly one parameter");
+    return sq::quantizer<float, S>{base.grid(), S{static_cast<double>(params(0))}, layout};
+  }
+
   sq::quantizer<float, S> weights_;
   sq::quantizer<float, S> activations_;
 };
@@ -185,6 +295,15 @@ inline std::unique_ptr<fake_quantizers> make_quantizers(method m, int activation
                                                                               activation_bits);
     case method::ste_scaled:
       return std::make_unique<fake_quantizers_with<scaled_ste>>(scaled_ste{fourier1_mean_gradient}, activation_bits);
+    case method::dsq:
+      return std::make_unique<fake_quantizers_with<sq::dsq_surrogate>>(
+          sq::dsq_surrogate{static_cast<double>(dsq_initial_alpha)}, activation_bits);
+    case method::paretoq:
+      return std::make_unique<fake_quantizers_with<sq::ste>>(sq::ste{}, activation_bits,
+                                                             sq::stretched_elastic_grid(2));
+    case method::ewgs:
+      return std::make_unique<fake_quantizers_with<sq::ewgs_surrogate>>(sq::ewgs_surrogate{ewgs_delta},
+                                                                        activation_bits);
   }
   throw std::logic_error("qat::make_quantizers: unhandled method");
 }
@@ -199,6 +318,9 @@ struct parameter {
   /// towards 0 would shrink the grid, and biases/offsets are not regularised
   /// by the usual convention.
   bool decays = false;
+  /// Bounds kept after every update (DSQ's alpha: [1e-3, 0.999]); NaN stays NaN.
+  float lower = -std::numeric_limits<float>::infinity();
+  float upper = std::numeric_limits<float>::infinity();
 };
 
 /// Steps are clamped to at least this after an update (the front-end rejects steps <= 0).
@@ -215,11 +337,13 @@ struct dense_layer {
   Eigen::VectorXf b, db;
   bool quantized_weights = false;
   Eigen::VectorXf steps, dsteps;  // one per output channel (row)
+  Eigen::VectorXf weight_params, dweight_params;  // the weight quantizer's surrogate parameters (DSQ: alpha)
 
   bool quantized_input = false;
   bool input_step_ready = false;
   Eigen::VectorXf input_step{Eigen::VectorXf::Zero(1)}, input_dstep{Eigen::VectorXf::Zero(1)};
   Eigen::VectorXf input_offset{Eigen::VectorXf::Zero(1)}, input_doffset{Eigen::VectorXf::Zero(1)};
+  Eigen::VectorXf input_params, dinput_params;  // the activation quantizer's surrogate parameters
 
   matrix input_raw;  // input before activation quantization
   matrix input;      // what the layer multiplied
@@ -260,14 +384,18 @@ class mlp {
       layer.db.resizeLike(layer.b);
       layer.quantized_weights = quantizers_ && config.quantize_weights && !last;
       if (layer.quantized_weights) {
-        // LSQ initial step per output channel: 2 mean|w| / sqrt(qmax).
+        // Initial step per output channel: LSQ's 2 mean|w| / sqrt(qmax) (ParetoQ: max|w|).
         layer.steps.resize(out);
         layer.dsteps.resize(out);
-        sq::lsq_init_steps(std::span<const float>(layer.w.data(), static_cast<std::size_t>(layer.w.size())),
-                           weight_grid, sq::per_channel(static_cast<std::size_t>(in)),
-                           std::span<float>(layer.steps.data(), static_cast<std::size_t>(out)));
+        quantizers_->init_weight_steps(layer.w, layer.steps);
+        layer.weight_params = quantizers_->initial_parameters();
+        layer.dweight_params = Eigen::VectorXf::Zero(layer.weight_params.size());
       }
       layer.quantized_input = quantizers_ && config.activation_bits > 0 && l > 0;
+      if (layer.quantized_input) {
+        layer.input_params = quantizers_->initial_parameters();
+        layer.dinput_params = Eigen::VectorXf::Zero(layer.input_params.size());
+      }
     }
   }
 
@@ -284,13 +412,14 @@ class mlp {
           layer.input_step_ready = true;
         }
         layer.input.resizeLike(layer.input_raw);
-        quantizers_->activations_forward(layer.input_raw, layer.input_step, layer.input_offset, layer.input);
+        quantizers_->activations_forward(layer.input_raw, layer.input_step, layer.input_offset, layer.input_params,
+                                         layer.input);
       } else {
         layer.input = *a;
       }
       if (layer.quantized_weights) {
         layer.wq.resizeLike(layer.w);
-        quantizers_->weights_forward(layer.w, layer.steps, layer.wq);
+        quantizers_->weights_forward(layer.w, layer.steps, layer.weight_params, layer.wq);
         layer.z.noalias() = layer.wq * layer.input;
       } else {
         layer.z.noalias() = layer.w * layer.input;
@@ -312,7 +441,8 @@ class mlp {
       dense_layer& layer = layers_[l];
       if (layer.quantized_weights) {
         layer.dwq.noalias() = dz_ * layer.input.transpose();
-        quantizers_->weights_backward(layer.w, layer.steps, layer.dwq, layer.dw, layer.dsteps);
+        quantizers_->weights_backward(layer.w, layer.steps, layer.weight_params, layer.dwq, layer.dw, layer.dsteps,
+                                      layer.dweight_params);
       } else {
         layer.dw.noalias() = dz_ * layer.input.transpose();
       }
@@ -324,8 +454,8 @@ class mlp {
       da_.noalias() = used.transpose() * dz_;
       if (layer.quantized_input) {
         dh_.resizeLike(da_);
-        quantizers_->activations_backward(layer.input_raw, layer.input_step, layer.input_offset, da_, dh_,
-                                          layer.input_dstep, layer.input_doffset);
+        quantizers_->activations_backward(layer.input_raw, layer.input_step, layer.input_offset, layer.input_params,
+                                          da_, dh_, layer.input_dstep, layer.input_doffset, layer.dinput_params);
       } else {
         dh_.swap(da_);
       }
@@ -341,10 +471,12 @@ class mlp {
       p.push_back({layer.b.data(), layer.db.data(), static_cast<std::size_t>(layer.b.size()), false});
       if (layer.quantized_weights) {
         p.push_back({layer.steps.data(), layer.dsteps.data(), static_cast<std::size_t>(layer.steps.size()), true});
+        add_surrogate_parameters(p, layer.weight_params, layer.dweight_params);
       }
       if (layer.quantized_input) {
         p.push_back({layer.input_step.data(), layer.input_dstep.data(), 1, true});
         p.push_back({layer.input_offset.data(), layer.input_doffset.data(), 1, false});
+        add_surrogate_parameters(p, layer.input_params, layer.dinput_params);
       }
     }
     return p;
@@ -357,13 +489,23 @@ class mlp {
       return layer.w;
     }
     row_matrix wq(layer.w.rows(), layer.w.cols());
-    quantizers_->weights_forward(layer.w, layer.steps, wq);
+    quantizers_->weights_forward(layer.w, layer.steps, layer.weight_params, wq);
     return wq;
   }
+
+  /// The weight grid of the quantized layers (nullptr-safe: signed 2-bit for FP32 models).
+  [[nodiscard]] sq::grid weight_grid() const { return quantizers_ ? quantizers_->weight_grid() : qat::weight_grid; }
 
   [[nodiscard]] std::vector<dense_layer> const& layers() const noexcept { return layers_; }
 
  private:
+  void add_surrogate_parameters(std::vector<parameter>& p, Eigen::VectorXf& values, Eigen::VectorXf& grads) const {
+    if (values.size() > 0) {
+      p.push_back({values.data(), grads.data(), static_cast<std::size_t>(values.size()), false, false,
+                   quantizers_->parameter_min(), quantizers_->parameter_max()});
+    }
+  }
+
   std::unique_ptr<fake_quantizers> quantizers_;
   std::vector<dense_layer> layers_;
   matrix hidden_, dz_, da_, dh_;

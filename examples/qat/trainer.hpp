@@ -68,7 +68,8 @@ inline std::string optimizer_description(optimizer_kind kind, optimizer_settings
 ///   AdamW: p -= lr lambda p (decoupled, Loshchilov & Hutter 2019), then the Adam update with g' = g
 ///
 /// m and v start at 0. Every parameter takes part, the quantizers' learnable
-/// steps (and activation offsets) included; steps are then clamped to >= min_step
+/// steps (and activation offsets, DSQ's alpha) included; steps are then clamped to >= min_step,
+/// bounded parameters (DSQ's alpha) to their [lower, upper]
 /// (a NaN stays NaN, so divergence is still detected). Adam's update is invariant
 /// to a constant scale c of g (for |c g| >> eps), which is why the STE x 0.30
 /// control trains like the STE under Adam/AdamW.
@@ -120,6 +121,8 @@ class optimizer {
         if (p.positive && !(p.value[i] >= min_step)) {
           p.value[i] = std::isnan(p.value[i]) ? p.value[i] : min_step;
         }
+        if (p.value[i] < p.lower) p.value[i] = p.lower;  // false for NaN: it stays
+        if (p.value[i] > p.upper) p.value[i] = p.upper;
       }
     }
   }

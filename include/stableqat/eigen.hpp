@@ -1,4 +1,6 @@
-// stableqat/eigen.hpp: fake_quantize / fake_quantize_backward on Eigen matrices and vectors.
+// stableqat/eigen.hpp: fake_quantize / fake_quantize_backward and the integer
+// export (quantize_to_codes, pack_codes, unpack_codes, dequantize) on Eigen
+// matrices and vectors.
 //
 // The only header of the library that includes Eigen (3.4). It adds overloads
 // of the front-end functions of ops.hpp that take Eigen objects with direct
@@ -15,10 +17,25 @@
 // step_layout the storage order needs (see layout_for) and hands contiguous
 // spans to the span front-end, which validates and computes. For vectors the
 // quantizer's own layout applies to the vector's elements in order.
+//
+// Export (export.hpp, docs/export.md): the packed format stores rows, so a
+// row-major [out, in] weight matrix packs row by row:
+//
+//     Eigen::Matrix<std::int8_t, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor> codes(out, in);
+//     sq::quantize_to_codes(sq::exec::simd, q, sq::eigen::steps_per::row, W, steps, codes);
+//     std::vector<std::uint8_t> packed(sq::packed_bytes(out, in, sq::code_bits(q.grid())));
+//     sq::pack_codes(sq::code_bits(q.grid()), codes, packed);
+//     sq::dequantize(sq::exec::simd, q, sq::eigen::steps_per::row, packed, steps, Wq);  // == fake_quantize
+//
+// Codes are element-wise (either storage order); pack_codes, unpack_codes and
+// dequantize refuse a column-major matrix with more than one row and column
+// (std::invalid_argument naming it): its memory holds columns, and packing
+// them would silently transpose the format.
 #pragma once
 
 #include <concepts>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <span>
 #include <string>
@@ -57,6 +74,14 @@ concept dense_of = dense_storage<E> && std::same_as<typename std::remove_cvref_t
 /// writable_dense_storage holding coefficients of type T.
 template <class E, class T>
 concept writable_dense_of = writable_dense_storage<E> && std::same_as<typename std::remove_cvref_t<E>::Scalar, T>;
+
+/// dense_storage holding integer codes (code_type: int8_t, uint8_t, int16_t, uint16_t).
+template <class E>
+concept code_storage = dense_storage<E> && code_type<typename std::remove_cvref_t<E>::Scalar>;
+
+/// writable_dense_storage holding integer codes.
+template <class E>
+concept writable_code_storage = writable_dense_storage<E> && code_type<typename std::remove_cvref_t<E>::Scalar>;
 
 /// An Eigen vector type (one row or one column fixed at compile time).
 template <class E>
@@ -200,6 +225,47 @@ quantizer<T, S> with_axis_layout(const char* function, quantizer<T, S> const& q,
   return quantizer<T, S>{q.grid(), q.surrogate(), mapped};
 }
 
+/// The checks and spans every element-wise matrix call shares (fake_quantize,
+/// quantize_to_codes): `out` has x's storage order and shape, the steps (and
+/// offsets) the count `axis` needs, all storage is contiguous. Then
+/// call(q mapped onto the axis, x, steps, out [, offsets]) with spans, for the
+/// span front-end to validate values and compute.
+template <real_scalar T, class S, class X, class Steps, class Out, class Call, class... Offsets>
+void elementwise_call(const char* function, const char* out_name, quantizer<T, S> const& q, eigen::steps_per axis,
+                      X const& x, Steps const& steps, Out&& out, Call&& call, Offsets const&... offsets) {
+  static_assert(sizeof...(Offsets) <= 1, "at most one offsets argument");
+  require_same_order<X, Out>();
+  check_same_shape(function, out_name, x, out);
+  check_step_count(function, "steps", axis, x, static_cast<std::size_t>(steps.size()));
+  (check_step_count(function, "offsets", axis, x, static_cast<std::size_t>(offsets.size())), ...);
+  const auto x_span = input_span(function, "x", x);
+  const auto steps_span = input_span(function, "steps", steps);
+  const auto out_span = output_span(function, out_name, out);
+  const auto mapped = with_axis_layout(function, q, axis, x, steps_span.size());
+  call(mapped, x_span, steps_span, out_span, input_span(function, "offsets", offsets)...);
+}
+
+/// The packed format stores rows (row i of a row-major [out, in] matrix is
+/// packed row i), so a packed matrix's storage must hold its elements in row
+/// order: a RowMajor object, or a ColMajor one with a single row or column,
+/// where both orders are the same. Packing any other column-major matrix would
+/// pack its columns, so it is refused rather than silently transposed. Also
+/// refuses a matrix without columns (no row length for the format).
+template <class E>
+std::size_t packed_row_length(const char* function, const char* name, E const& e) {
+  if (!std::remove_cvref_t<E>::IsRowMajor && e.rows() > 1 && e.cols() > 1) {
+    detail::throw_invalid_argument(function, std::string(name) + ".cols()", e.cols(),
+                                   "columns in a column-major matrix with " + std::to_string(e.rows()) +
+                                       " rows: the packed format stores rows, so " + name +
+                                       " must be RowMajor (e.g. Eigen::Matrix<..., Eigen::RowMajor>)");
+  }
+  if (e.cols() <= 0) {
+    detail::throw_invalid_argument(function, std::string(name) + ".cols()", e.cols(),
+                                   "must be positive: a packed row needs a length");
+  }
+  return static_cast<std::size_t>(e.cols());
+}
+
 /// The checks of a matrix backward call before its spans are taken: storage
 /// order, shapes and step counts, in the order the errors are reported.
 template <class X, class Steps, class DY, class DX, class DSteps>
@@ -244,15 +310,9 @@ template <exec::execution_policy Policy, real_scalar T, class S, eigen::dense_of
           eigen::writable_dense_of<T> Y>
 void fake_quantize(Policy const& policy, quantizer<T, S> const& q, eigen::steps_per axis, X const& x,
                    Steps const& steps, Y&& y) {
-  using namespace eigen_detail;
-  const char* function = exec::forward_function;
-  require_same_order<X, Y>();
-  check_same_shape(function, "y", x, y);
-  check_step_count(function, "steps", axis, x, static_cast<std::size_t>(steps.size()));
-  const auto x_span = input_span(function, "x", x);
-  const auto steps_span = input_span(function, "steps", steps);
-  const auto y_span = output_span(function, "y", y);
-  fake_quantize(policy, with_axis_layout(function, q, axis, x, steps_span.size()), x_span, steps_span, y_span);
+  eigen_detail::elementwise_call(exec::forward_function, "y", q, axis, x, steps, y, [&](auto const&... spans) {
+    fake_quantize(policy, spans...);
+  });
 }
 
 /// Forward with one learnable offset per step (LSQ+): y = s * clamp(round((x - b)/s)) + b.
@@ -260,18 +320,9 @@ template <exec::execution_policy Policy, real_scalar T, class S, eigen::dense_of
           eigen::writable_dense_of<T> Y, eigen::dense_of<T> Offsets>
 void fake_quantize(Policy const& policy, quantizer<T, S> const& q, eigen::steps_per axis, X const& x,
                    Steps const& steps, Y&& y, Offsets const& offsets) {
-  using namespace eigen_detail;
-  const char* function = exec::forward_function;
-  require_same_order<X, Y>();
-  check_same_shape(function, "y", x, y);
-  check_step_count(function, "steps", axis, x, static_cast<std::size_t>(steps.size()));
-  check_step_count(function, "offsets", axis, x, static_cast<std::size_t>(offsets.size()));
-  const auto x_span = input_span(function, "x", x);
-  const auto steps_span = input_span(function, "steps", steps);
-  const auto offsets_span = input_span(function, "offsets", offsets);
-  const auto y_span = output_span(function, "y", y);
-  fake_quantize(policy, with_axis_layout(function, q, axis, x, steps_span.size()), x_span, steps_span, y_span,
-                offsets_span);
+  eigen_detail::elementwise_call(
+      exec::forward_function, "y", q, axis, x, steps, y, [&](auto const&... spans) { fake_quantize(policy, spans...); },
+      offsets);
 }
 
 /// Backward pass of an Eigen matrix whose steps follow `axis` (formulas as the
@@ -368,6 +419,80 @@ void fake_quantize_backward(Policy const& policy, quantizer<T, S> const& q, X co
   const auto offsets_span = input_span(function, "offsets", offsets);
   const auto doffsets_span = output_span(function, "doffsets", doffsets);
   fake_quantize_backward(policy, q, m.x, m.steps, m.dy, m.dx, m.dsteps, offsets_span, doffsets_span, grad_scale);
+}
+
+// ---------------------------------------------------------------------------
+// Integer export (export.hpp) of Eigen matrices
+// ---------------------------------------------------------------------------
+
+/// quantize_to_codes of an Eigen matrix whose steps follow `axis`: codes(i, j)
+/// is the grid level fake_quantize(policy, q, axis, x, steps, y) rounds x(i, j)
+/// to (NaN -> nan_code(q.grid())). codes: contiguous, a code_type scalar with the
+/// grid's signedness (int8_t for signed grids up to 8 bits), the same shape and
+/// storage order as x (either order: the codes are element-wise). Steps and
+/// errors as the matrix fake_quantize; the span front-end computes.
+template <exec::execution_policy Policy, real_scalar T, class S, eigen::dense_of<T> X, eigen::dense_of<T> Steps,
+          eigen::writable_code_storage Codes>
+void quantize_to_codes(Policy const& policy, quantizer<T, S> const& q, eigen::steps_per axis, X const& x,
+                       Steps const& steps, Codes&& codes) {
+  eigen_detail::elementwise_call(export_front::codes_name, "codes", q, axis, x, steps, codes,
+                                 [&](auto const&... spans) { quantize_to_codes(policy, spans...); });
+}
+
+/// quantize_to_codes with LSQ+ offsets (one per step): codes of clamp(round((x - b) / s)).
+template <exec::execution_policy Policy, real_scalar T, class S, eigen::dense_of<T> X, eigen::dense_of<T> Steps,
+          eigen::writable_code_storage Codes, eigen::dense_of<T> Offsets>
+void quantize_to_codes(Policy const& policy, quantizer<T, S> const& q, eigen::steps_per axis, X const& x,
+                       Steps const& steps, Codes&& codes, Offsets const& offsets) {
+  eigen_detail::elementwise_call(
+      export_front::codes_name, "codes", q, axis, x, steps, codes,
+      [&](auto const&... spans) { quantize_to_codes(policy, spans...); }, offsets);
+}
+
+/// pack_codes of a codes matrix, row by row: row i of codes becomes packed row
+/// i (cols() codes in bits-wide fields, element 0 in the low bits, padded to a
+/// whole byte), so a row-major [out, in] weight matrix packs as the format
+/// says. packed.size() must be packed_bytes(codes.rows(), codes.cols(), bits).
+/// codes: contiguous, RowMajor (or a single row / column); a column-major
+/// matrix with several rows and columns throws std::invalid_argument naming
+/// codes.cols() (copy it into a RowMajor matrix). Other errors as pack_codes.
+template <eigen::code_storage Codes>
+void pack_codes(int bits, Codes const& codes, std::span<std::uint8_t> packed) {
+  using namespace eigen_detail;
+  const std::size_t cols = packed_row_length(export_front::pack_name, "codes", codes);
+  pack_codes(bits, cols, input_span(export_front::pack_name, "codes", codes), packed);
+}
+
+/// The inverse of the matrix pack_codes: fills codes (its shape gives the rows
+/// and row length; RowMajor or a single row / column) from packed.
+template <eigen::writable_code_storage Codes>
+void unpack_codes(int bits, std::span<const std::uint8_t> packed, Codes&& codes) {
+  using namespace eigen_detail;
+  const std::size_t cols = packed_row_length(export_front::unpack_name, "codes", codes);
+  unpack_codes(bits, cols, packed, output_span(export_front::unpack_name, "codes", codes));
+}
+
+/// dequantize into an Eigen matrix whose steps follow `axis`: y(i, j) = s *
+/// level(code of row i, field j) + b, the floats the matrix fake_quantize gave
+/// (bit for bit but -0 -> +0 and NaN -> nan_code; see export.hpp). y's shape
+/// gives the packed rows and row length (fields of code_bits(q.grid()) bits);
+/// y: contiguous, RowMajor or a single row / column (a column-major matrix
+/// throws std::invalid_argument naming y.cols()). steps: 1 / rows / cols
+/// entries. Other errors as the span dequantize, before writing.
+template <exec::execution_policy Policy, real_scalar T, class S, eigen::dense_of<T> Steps,
+          eigen::writable_dense_of<T> Y, class... Offsets>
+  requires(sizeof...(Offsets) <= 1 && (eigen::dense_of<Offsets, T> && ...))
+void dequantize(Policy const& policy, quantizer<T, S> const& q, eigen::steps_per axis,
+                std::span<const std::uint8_t> packed, Steps const& steps, Y&& y, Offsets const&... offsets) {
+  using namespace eigen_detail;
+  const char* function = export_front::dequantize_name;
+  const std::size_t cols = packed_row_length(function, "y", y);
+  check_step_count(function, "steps", axis, y, static_cast<std::size_t>(steps.size()));
+  (check_step_count(function, "offsets", axis, y, static_cast<std::size_t>(offsets.size())), ...);
+  const auto steps_span = input_span(function, "steps", steps);
+  const auto y_span = output_span(function, "y", y);
+  dequantize(policy, with_axis_layout(function, q, axis, y, steps_span.size()), cols, packed, steps_span, y_span,
+             input_span(function, "offsets", offsets)...);
 }
 
 }  // namespace stableqat

@@ -38,11 +38,6 @@ namespace stableqat {
 
 namespace export_front {
 
-template <class T>
-using input = std::type_identity_t<std::span<const T>>;
-template <class T>
-using output = std::type_identity_t<std::span<T>>;
-
 inline constexpr const char* codes_name = "stableqat::quantize_to_codes";
 inline constexpr const char* pack_name = "stableqat::pack_codes";
 inline constexpr const char* unpack_name = "stableqat::unpack_codes";
@@ -260,15 +255,15 @@ inline std::size_t packed_bytes(std::size_t rows, std::size_t cols, int bits) {
 /// uint16_t for unsigned grids. Sizes and step/offset checks as fake_quantize;
 /// codes must not overlap x, steps or offsets.
 template <exec::execution_policy Policy, real_scalar T, class S, code_type C>
-void quantize_to_codes(Policy const& policy, quantizer<T, S> const& q, export_front::input<T> x,
-                       export_front::input<T> steps, std::span<C> codes) {
+void quantize_to_codes(Policy const& policy, quantizer<T, S> const& q, exec::input<T> x,
+                       exec::input<T> steps, std::span<C> codes) {
   export_front::run_quantize_to_codes(policy, q, exec::code_arguments<T, C>{x, steps, {}, codes, false});
 }
 
 /// quantize_to_codes with LSQ+ offsets: codes of clamp(round((x - b) / s)).
 template <exec::execution_policy Policy, real_scalar T, class S, code_type C>
-void quantize_to_codes(Policy const& policy, quantizer<T, S> const& q, export_front::input<T> x,
-                       export_front::input<T> steps, std::span<C> codes, export_front::input<T> offsets) {
+void quantize_to_codes(Policy const& policy, quantizer<T, S> const& q, exec::input<T> x,
+                       exec::input<T> steps, std::span<C> codes, exec::input<T> offsets) {
   export_front::run_quantize_to_codes(policy, q, exec::code_arguments<T, C>{x, steps, offsets, codes, true});
 }
 
@@ -346,15 +341,15 @@ void unpack_codes(int bits, std::size_t cols, std::span<const std::uint8_t> pack
 /// the packing's rows. Throws std::invalid_argument naming the argument before writing.
 template <exec::execution_policy Policy, real_scalar T, class S>
 void dequantize(Policy const& policy, quantizer<T, S> const& q, std::size_t cols,
-                std::span<const std::uint8_t> packed, export_front::input<T> steps, export_front::output<T> y) {
+                std::span<const std::uint8_t> packed, exec::input<T> steps, exec::output<T> y) {
   export_front::run_dequantize(policy, q, cols, exec::dequantize_arguments<T>{packed, cols, {}, steps, {}, y, false});
 }
 
 /// dequantize with LSQ+ offsets: y = fma(s, level, b), as the forward.
 template <exec::execution_policy Policy, real_scalar T, class S>
 void dequantize(Policy const& policy, quantizer<T, S> const& q, std::size_t cols,
-                std::span<const std::uint8_t> packed, export_front::input<T> steps, export_front::output<T> y,
-                export_front::input<T> offsets) {
+                std::span<const std::uint8_t> packed, exec::input<T> steps, exec::output<T> y,
+                exec::input<T> offsets) {
   export_front::run_dequantize(policy, q, cols,
                                exec::dequantize_arguments<T>{packed, cols, {}, steps, offsets, y, true});
 }
@@ -365,7 +360,7 @@ void dequantize(Policy const& policy, quantizer<T, S> const& q, std::size_t cols
 template <exec::execution_policy Policy, real_scalar T, class S, class E, code_type C>
   requires(!std::is_same_v<E, T> && exec::stores<Policy, E, T>)
 void quantize_to_codes(Policy const& policy, quantizer<T, S> const& q, std::span<const E> x,
-                       export_front::input<T> steps, std::span<C> codes) {
+                       exec::input<T> steps, std::span<C> codes) {
   export_front::run_quantize_to_codes(policy, q, exec::code_arguments<T, C, E>{x, steps, {}, codes, false});
 }
 
@@ -373,7 +368,7 @@ void quantize_to_codes(Policy const& policy, quantizer<T, S> const& q, std::span
 template <exec::execution_policy Policy, real_scalar T, class S, class E, code_type C>
   requires(!std::is_same_v<E, T> && exec::stores<Policy, E, T>)
 void quantize_to_codes(Policy const& policy, quantizer<T, S> const& q, std::span<const E> x,
-                       export_front::input<T> steps, std::span<C> codes, export_front::input<T> offsets) {
+                       exec::input<T> steps, std::span<C> codes, exec::input<T> offsets) {
   export_front::run_quantize_to_codes(policy, q, exec::code_arguments<T, C, E>{x, steps, offsets, codes, true});
 }
 
@@ -382,7 +377,7 @@ void quantize_to_codes(Policy const& policy, quantizer<T, S> const& q, std::span
 template <exec::execution_policy Policy, real_scalar T, class S, class E>
   requires(!std::is_same_v<E, T> && exec::stores<Policy, E, T>)
 void dequantize(Policy const& policy, quantizer<T, S> const& q, std::size_t cols,
-                std::span<const std::uint8_t> packed, export_front::input<T> steps, std::span<E> y) {
+                std::span<const std::uint8_t> packed, exec::input<T> steps, std::span<E> y) {
   export_front::run_dequantize(policy, q, cols,
                                exec::dequantize_arguments<T, E>{packed, cols, {}, steps, {}, y, false});
 }
@@ -391,8 +386,8 @@ void dequantize(Policy const& policy, quantizer<T, S> const& q, std::size_t cols
 template <exec::execution_policy Policy, real_scalar T, class S, class E>
   requires(!std::is_same_v<E, T> && exec::stores<Policy, E, T>)
 void dequantize(Policy const& policy, quantizer<T, S> const& q, std::size_t cols,
-                std::span<const std::uint8_t> packed, export_front::input<T> steps, std::span<E> y,
-                export_front::input<T> offsets) {
+                std::span<const std::uint8_t> packed, exec::input<T> steps, std::span<E> y,
+                exec::input<T> offsets) {
   export_front::run_dequantize(policy, q, cols,
                                exec::dequantize_arguments<T, E>{packed, cols, {}, steps, offsets, y, true});
 }

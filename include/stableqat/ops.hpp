@@ -28,13 +28,35 @@ namespace stableqat {
 
 namespace ops_detail {
 
-template <class T>
-using input = std::type_identity_t<std::span<const T>>;
-template <class T>
-using output = std::type_identity_t<std::span<T>>;
-/// Input tensor of elements E (E is taken from the output, not deduced here).
-template <class E>
-using elements = std::span<const std::type_identity_t<E>>;
+/// Input tensor (x, dy) of the elements of the output tensor R (y, dx): the
+/// element type comes from the output, so that inputs convert to the span.
+template <class R>
+using element_of = std::ranges::range_value_t<R>;
+template <class R>
+using elements_of = std::span<const element_of<R>>;
+
+/// The output tensor as a span of its elements.
+template <class R>
+auto span_of(R&& out) {
+  return std::span<element_of<R>>(out);
+}
+
+/// The buffers of a backward call without offsets (with_offsets adds them).
+template <real_scalar T, class E>
+exec::backward_arguments<T, E> backward_buffers(std::span<const E> x, std::span<const T> steps, std::span<const E> dy,
+                                                std::span<E> dx, std::span<T> dsteps) {
+  return {x, steps, /*offsets*/ {}, dy, dx, dsteps, /*doffsets*/ {}, /*grad_scale*/ 1.0, /*has_offsets*/ false};
+}
+
+/// Backward buffers `a` with LSQ+ offsets and their gradients.
+template <real_scalar T, class E>
+exec::backward_arguments<T, E> with_offsets(exec::backward_arguments<T, E> a, std::span<const T> offsets,
+                                            std::span<T> doffsets) {
+  a.offsets = offsets;
+  a.doffsets = doffsets;
+  a.has_offsets = true;
+  return a;
+}
 
 /// The output tensor (y, dx) of a call on Policy with a quantizer of type T:
 /// a writable contiguous range of a storage type that backend computes in T.
@@ -108,6 +130,9 @@ void run_forward(Policy const& policy, quantizer<T, S> const& q, exec::forward_a
   const char* function = exec::forward_function;
   check_backend_runs_surrogate<Policy, S>();
   check_grid_fits_surrogate<S>(function, q.grid());
+  if constexpr (requires { q.surrogate().template check_compute_type<T>(function); }) {
+    q.surrogate().template check_compute_type<T>(function);
+  }
   exec::validation::check_forward_shapes(function, q.layout(), a);
   exec::hooks::check_memory(policy, function, a);
   check_values(policy, function, a);
@@ -131,6 +156,9 @@ void run_backward(Policy const& policy, quantizer<T, S> const& q, exec::backward
   exec::validation::check_backward_shapes(function, q.layout(), a);
   if constexpr (WithParameters) {
     check_parameter_gradients<S>(function, a, dparameters);
+  }
+  if constexpr (requires { q.surrogate().template check_compute_type<T>(function); }) {
+    q.surrogate().template check_compute_type<T>(function);
   }
   exec::hooks::check_memory(policy, function, a);
   if constexpr (WithParameters) {
@@ -175,20 +203,20 @@ void run_backward(Policy const& policy, quantizer<T, S> const& q, exec::backward
 /// q.layout().step_count(x.size()); every step positive and finite with a
 /// finite reciprocal. NaN gives NaN; ±Inf clamp to the grid edge. Throws
 /// std::invalid_argument naming the argument, before writing anything.
-template <exec::execution_policy Policy, real_scalar T, class S, ops_detail::output_for<Policy, T> Y,
-          class E = std::ranges::range_value_t<Y>>
-void fake_quantize(Policy const& policy, quantizer<T, S> const& q, ops_detail::elements<E> x,
-                   ops_detail::input<T> steps, Y&& y) {
-  ops_detail::run_forward(policy, q, exec::forward_arguments<T, E>{x, steps, {}, std::span<E>(y), false});
+template <exec::execution_policy Policy, real_scalar T, class S, ops_detail::output_for<Policy, T> Y>
+void fake_quantize(Policy const& policy, quantizer<T, S> const& q, ops_detail::elements_of<Y> x,
+                   exec::input<T> steps, Y&& y) {
+  using E = ops_detail::element_of<Y>;
+  ops_detail::run_forward(policy, q, exec::forward_arguments<T, E>{x, steps, {}, ops_detail::span_of(y), false});
 }
 
 /// Forward with a learnable offset per step (LSQ+): y = s * clamp(round((x - b)/s)) + b,
 /// offsets.size() == steps.size(), offsets finite.
-template <exec::execution_policy Policy, real_scalar T, class S, ops_detail::output_for<Policy, T> Y,
-          class E = std::ranges::range_value_t<Y>>
-void fake_quantize(Policy const& policy, quantizer<T, S> const& q, ops_detail::elements<E> x,
-                   ops_detail::input<T> steps, Y&& y, ops_detail::input<T> offsets) {
-  ops_detail::run_forward(policy, q, exec::forward_arguments<T, E>{x, steps, offsets, std::span<E>(y), true});
+template <exec::execution_policy Policy, real_scalar T, class S, ops_detail::output_for<Policy, T> Y>
+void fake_quantize(Policy const& policy, quantizer<T, S> const& q, ops_detail::elements_of<Y> x,
+                   exec::input<T> steps, Y&& y, exec::input<T> offsets) {
+  using E = ops_detail::element_of<Y>;
+  ops_detail::run_forward(policy, q, exec::forward_arguments<T, E>{x, steps, offsets, ops_detail::span_of(y), true});
 }
 
 /// Backward pass for upstream gradient dy (see docs/math.md):
@@ -196,30 +224,25 @@ void fake_quantize(Policy const& policy, quantizer<T, S> const& q, ops_detail::e
 ///   dsteps[k] = grad_scale * sum over step k of dy * (inside ? level - v : level)
 /// grad_scale defaults to lsq_grad_scale(x.size(), q.grid()). dx may alias x or
 /// dy; dsteps must not overlap any other buffer. Empty x sets dsteps to 0.
-template <exec::execution_policy Policy, real_scalar T, class S, ops_detail::output_for<Policy, T> DX,
-          class E = std::ranges::range_value_t<DX>>
+template <exec::execution_policy Policy, real_scalar T, class S, ops_detail::output_for<Policy, T> DX>
 void fake_quantize_backward(Policy const& policy, quantizer<T, S> const& q,
-                            ops_detail::elements<E> x, ops_detail::input<T> steps,
-                            ops_detail::elements<E> dy, DX&& dx, ops_detail::output<T> dsteps,
+                            ops_detail::elements_of<DX> x, exec::input<T> steps,
+                            ops_detail::elements_of<DX> dy, DX&& dx, exec::output<T> dsteps,
                             std::optional<double> grad_scale = std::nullopt) {
-  ops_detail::run_backward(
-      policy, q, exec::backward_arguments<T, E>{x, steps, {}, dy, std::span<E>(dx), dsteps, {}, 1.0, false},
-      grad_scale);
+  ops_detail::run_backward(policy, q, ops_detail::backward_buffers(x, steps, dy, ops_detail::span_of(dx), dsteps),
+                           grad_scale);
 }
 
 /// Backward with offsets: additionally doffsets[k] = grad_scale * sum over step k
 /// of (dy - dx), so that dx + db = dy element by element.
-template <exec::execution_policy Policy, real_scalar T, class S, ops_detail::output_for<Policy, T> DX,
-          class E = std::ranges::range_value_t<DX>>
+template <exec::execution_policy Policy, real_scalar T, class S, ops_detail::output_for<Policy, T> DX>
 void fake_quantize_backward(Policy const& policy, quantizer<T, S> const& q,
-                            ops_detail::elements<E> x, ops_detail::input<T> steps,
-                            ops_detail::elements<E> dy, DX&& dx, ops_detail::output<T> dsteps,
-                            ops_detail::input<T> offsets, ops_detail::output<T> doffsets,
+                            ops_detail::elements_of<DX> x, exec::input<T> steps,
+                            ops_detail::elements_of<DX> dy, DX&& dx, exec::output<T> dsteps,
+                            exec::input<T> offsets, exec::output<T> doffsets,
                             std::optional<double> grad_scale = std::nullopt) {
-  ops_detail::run_backward(
-      policy, q,
-      exec::backward_arguments<T, E>{x, steps, offsets, dy, std::span<E>(dx), dsteps, doffsets, 1.0, true},
-      grad_scale);
+  const auto buffers = ops_detail::backward_buffers(x, steps, dy, ops_detail::span_of(dx), dsteps);
+  ops_detail::run_backward(policy, q, ops_detail::with_offsets(buffers, offsets, doffsets), grad_scale);
 }
 
 /// Backward for a surrogate with learnable parameters (learnable_surrogate<S>,
@@ -230,29 +253,27 @@ void fake_quantize_backward(Policy const& policy, quantizer<T, S> const& q,
 /// does not depend on the backend's thread count. dparameters.size() must
 /// equal surrogate_parameter_count<S> (1 for DSQ: d alpha) and it must not
 /// overlap any other buffer.
-template <exec::execution_policy Policy, real_scalar T, learnable_surrogate S, ops_detail::output_for<Policy, T> DX,
-          class E = std::ranges::range_value_t<DX>>
+template <exec::execution_policy Policy, real_scalar T, learnable_surrogate S,
+          ops_detail::output_for<Policy, T> DX>
 void fake_quantize_backward(Policy const& policy, quantizer<T, S> const& q,
-                            ops_detail::elements<E> x, ops_detail::input<T> steps,
-                            ops_detail::elements<E> dy, DX&& dx, ops_detail::output<T> dsteps,
-                            ops_detail::output<T> dparameters, std::optional<double> grad_scale = std::nullopt) {
-  ops_detail::run_backward<true>(
-      policy, q, exec::backward_arguments<T, E>{x, steps, {}, dy, std::span<E>(dx), dsteps, {}, 1.0, false},
-      grad_scale, dparameters);
+                            ops_detail::elements_of<DX> x, exec::input<T> steps,
+                            ops_detail::elements_of<DX> dy, DX&& dx, exec::output<T> dsteps,
+                            exec::output<T> dparameters, std::optional<double> grad_scale = std::nullopt) {
+  const auto buffers = ops_detail::backward_buffers(x, steps, dy, ops_detail::span_of(dx), dsteps);
+  ops_detail::run_backward<true>(policy, q, buffers, grad_scale, dparameters);
 }
 
 /// Backward with offsets and learnable surrogate parameters (see the two overloads above).
-template <exec::execution_policy Policy, real_scalar T, learnable_surrogate S, ops_detail::output_for<Policy, T> DX,
-          class E = std::ranges::range_value_t<DX>>
+template <exec::execution_policy Policy, real_scalar T, learnable_surrogate S,
+          ops_detail::output_for<Policy, T> DX>
 void fake_quantize_backward(Policy const& policy, quantizer<T, S> const& q,
-                            ops_detail::elements<E> x, ops_detail::input<T> steps,
-                            ops_detail::elements<E> dy, DX&& dx, ops_detail::output<T> dsteps,
-                            ops_detail::input<T> offsets, ops_detail::output<T> doffsets,
-                            ops_detail::output<T> dparameters, std::optional<double> grad_scale = std::nullopt) {
-  ops_detail::run_backward<true>(
-      policy, q,
-      exec::backward_arguments<T, E>{x, steps, offsets, dy, std::span<E>(dx), dsteps, doffsets, 1.0, true},
-      grad_scale, dparameters);
+                            ops_detail::elements_of<DX> x, exec::input<T> steps,
+                            ops_detail::elements_of<DX> dy, DX&& dx, exec::output<T> dsteps,
+                            exec::input<T> offsets, exec::output<T> doffsets,
+                            exec::output<T> dparameters, std::optional<double> grad_scale = std::nullopt) {
+  const auto buffers = ops_detail::backward_buffers(x, steps, dy, ops_detail::span_of(dx), dsteps);
+  ops_detail::run_backward<true>(policy, q, ops_detail::with_offsets(buffers, offsets, doffsets), grad_scale,
+                                 dparameters);
 }
 
 }  // namespace stableqat

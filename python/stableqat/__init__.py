@@ -7,6 +7,8 @@ lookup). Use from a checkout with ``PYTHONPATH=python``.
     import stableqat
     y = stableqat.fake_quantize(x, step, bits=2, estimator="stableqat", harmonics=1, amplitude=0.21)
     changed = stableqat.quantize_model(model, bits=2, estimator="stableqat", skip=("lm_head",))
+    # the paper's baselines: estimator="dsq" (learnable weight_alpha per layer), estimator="ewgs", delta=1e-3,
+    # ParetoQ's grid="stretched_elastic" / "stretched_elastic_ternary" (bits=2)
     exported = stableqat.export_quantized(model)   # packed integer weights + learned steps
 """
 

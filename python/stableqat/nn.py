@@ -9,6 +9,12 @@ from torch import nn
 
 from .functional import ESTIMATORS, GRIDS, MASK_BANDS, estimator_params, init_step
 
+#: DSQ's initial alpha (the official code's).
+DSQ_DEFAULT_ALPHA = 0.2
+#: The range QuantLinear clamps DSQ's alpha parameter to before each forward
+#: pass: the op refuses alpha outside (0, 1), and near 1 d alpha's two terms cancel.
+DSQ_ALPHA_RANGE = (1e-3, 0.999)
+
 
 class QuantLinear(nn.Linear):
     """nn.Linear whose weight is fake-quantized per output row with a learnable step.
@@ -16,9 +22,16 @@ class QuantLinear(nn.Linear):
     y = x @ fake_quantize(W, step, axis=0)^T + bias, with ``weight_step`` of
     shape [out_features], initialised from W as the official StableQAT code
     does per bit width (``stableqat.init_step(rule='official')``: mean|w_row|
-    at 1 bit, max|w_row| at 2 bits and ternary, max|w_row| / qmax at 3-4 bits).
-    Gradients: the op's fused backward (estimator, grad_scale = LSQ's
-    1/sqrt(W.numel() * max(qmax, 1)) unless given). Scriptable with torch.jit.script.
+    at 1 bit, max|w_row| at 2 bits, ternary and the stretched elastic grids,
+    max|w_row| / qmax at 3-4 bits). Gradients: the op's fused backward
+    (estimator, grad_scale = LSQ's 1/sqrt(W.numel() * max(qmax, 1)) unless given).
+
+    estimator 'dsq' adds ``weight_alpha``, a 0-dim nn.Parameter (init ``alpha``,
+    0.2), DSQ's learnable alpha for this weight; the forward pass uses
+    clamp(weight_alpha, *DSQ_ALPHA_RANGE) (gradient 0 once the raw value leaves
+    that range, as torch.clamp). For the other estimators ``weight_alpha`` is None.
+    estimator 'ewgs' needs ``delta``; ``set_delta(d)`` changes it between steps.
+    Scriptable with torch.jit.script.
     """
 
     bits: int
@@ -28,12 +41,14 @@ class QuantLinear(nn.Linear):
     params: List[float]
     grad_scale: Optional[float]
     mask_band: str
+    alpha_min: float
+    alpha_max: float
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, bits: int = 2,
                  estimator: str = "stableqat", *, grid: str = "signed", harmonics: int = 1,
                  amplitude: Optional[float] = None, coefficients: Optional[Sequence[float]] = None,
-                 delta: Optional[float] = None, grad_scale: Optional[float] = None, mask_band: str = "official",
-                 device=None, dtype=None):
+                 delta: Optional[float] = None, alpha: Optional[float] = None, grad_scale: Optional[float] = None,
+                 mask_band: str = "official", device=None, dtype=None):
         super().__init__(in_features, out_features, bias=bias, device=device, dtype=dtype)
         if estimator not in ESTIMATORS:
             raise ValueError(f"QuantLinear: estimator = {estimator!r} is not one of {ESTIMATORS}")
@@ -50,8 +65,25 @@ class QuantLinear(nn.Linear):
         self.params = estimator_params(estimator, amplitude, coefficients, delta)
         self.grad_scale = None if grad_scale is None else float(grad_scale)
         self.mask_band = mask_band
+        self.alpha_min, self.alpha_max = DSQ_ALPHA_RANGE
+        if estimator == "dsq":
+            initial = DSQ_DEFAULT_ALPHA if alpha is None else float(alpha)
+            if not DSQ_ALPHA_RANGE[0] <= initial <= DSQ_ALPHA_RANGE[1]:
+                raise ValueError(f"QuantLinear: alpha = {initial} is outside [{DSQ_ALPHA_RANGE[0]}, "
+                                 f"{DSQ_ALPHA_RANGE[1]}] (DSQ's alpha lies in (0, 1))")
+            self.weight_alpha = nn.Parameter(torch.tensor(initial, device=device, dtype=dtype))
+        else:
+            if alpha is not None:
+                raise ValueError(f"QuantLinear: alpha applies to estimator='dsq', not {estimator!r}")
+            self.register_parameter("weight_alpha", None)
         self.weight_step = nn.Parameter(torch.empty(out_features, device=device, dtype=dtype))
         self.reset_step()
+
+    def set_delta(self, delta: float) -> None:
+        """EWGS: the delta of the following forward/backward passes (checked by the op)."""
+        if self.estimator != "ewgs":
+            raise ValueError(f"QuantLinear.set_delta: estimator is {self.estimator!r}, not 'ewgs'")
+        self.params = estimator_params("ewgs", delta=delta)
 
     def reset_step(self) -> None:
         """Sets weight_step from the current weight (official per-bit-width rule)."""
@@ -73,8 +105,11 @@ class QuantLinear(nn.Linear):
 
     def quantized_weight(self) -> torch.Tensor:
         """The fake-quantized weight the forward pass multiplies by (differentiable)."""
+        alpha: Optional[torch.Tensor] = None
+        if self.weight_alpha is not None:
+            alpha = torch.clamp(self.weight_alpha, self.alpha_min, self.alpha_max)
         return torch.ops.stableqat.fake_quantize(self.weight, self.weight_step, None, self.bits, self.grid, 0, None,
-                                                 self.estimator, self.harmonics, self.params, None, self.grad_scale,
+                                                 self.estimator, self.harmonics, self.params, alpha, self.grad_scale,
                                                  self.mask_band)
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
@@ -91,8 +126,10 @@ class QuantLinear(nn.Linear):
                 text += f", coefficients={self.params}"
             else:
                 text += ", amplitude=0.21"
-        elif self.params:
-            text += f", params={self.params}"
+        elif self.estimator == "ewgs":
+            text += f", delta={self.params[0]}"
+        elif self.estimator == "dsq" and self.weight_alpha is not None:
+            text += f", alpha={float(self.weight_alpha.detach()):.6g}"
         if self.grad_scale is not None:
             text += f", grad_scale={self.grad_scale}"
         if self.mask_band != "official":
@@ -114,7 +151,9 @@ def quantize_model(model: nn.Module, bits: int = 2, estimator: str = "stableqat"
     as they are, as do embeddings and every non-Linear module (the paper keeps
     embeddings and the LM head in full precision). Existing QuantLinear layers
     are left alone. Returns the qualified names of the replaced layers, in
-    module order. kwargs go to QuantLinear (grid, harmonics, amplitude, ...).
+    module order. kwargs go to QuantLinear (grid, harmonics, amplitude,
+    delta, alpha, ...), e.g. estimator="dsq" (each layer gets its own learnable
+    weight_alpha), estimator="ewgs", delta=1e-3, or grid="stretched_elastic".
     """
     skip = tuple(skip)
     targets = [(name, module) for name, module in model.named_modules()

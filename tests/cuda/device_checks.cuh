@@ -85,7 +85,7 @@ template <class E>
 struct device_results {
   using T = compute_t<E>;
   std::vector<E> y, dx;
-  std::vector<T> dsteps, doffsets;
+  std::vector<T> dsteps, doffsets, dparameters;  ///< dparameters: learnable surrogates only
 };
 
 template <class E, class S>
@@ -114,7 +114,17 @@ device_results<E> run_on_device(sq::quantizer<compute_t<E>, S> const& q, problem
     x.upload(p.x, at);  // restore x for the backward pass
   }
   const std::span<E> dx_view = o.in_place ? dy.span(at, n) : dx.span(at, n);
-  if (has_offsets) {
+  device_array<T> dparameters(sq::surrogate_parameter_count<S>);
+  if constexpr (sq::learnable_surrogate<S>) {
+    if (has_offsets) {
+      sq::fake_quantize_backward(policy, q, std::span<const E>(x.span(at, n)), steps_view,
+                                 std::span<const E>(dy.span(at, n)), dx_view, dsteps.span(), offsets_view,
+                                 doffsets.span(), dparameters.span());
+    } else {
+      sq::fake_quantize_backward(policy, q, std::span<const E>(x.span(at, n)), steps_view,
+                                 std::span<const E>(dy.span(at, n)), dx_view, dsteps.span(), dparameters.span());
+    }
+  } else if (has_offsets) {
     sq::fake_quantize_backward(policy, q, std::span<const E>(x.span(at, n)), steps_view,
                                std::span<const E>(dy.span(at, n)), dx_view, dsteps.span(), offsets_view,
                                doffsets.span());
@@ -125,6 +135,7 @@ device_results<E> run_on_device(sq::quantizer<compute_t<E>, S> const& q, problem
   r.dx = (o.in_place ? dy : dx).download(at, n);
   r.dsteps = dsteps.download();
   r.doffsets = has_offsets ? doffsets.download() : std::vector<T>{};
+  r.dparameters = dparameters.download();
   return r;
 }
 
@@ -133,7 +144,8 @@ bool same_results(device_results<E> const& a, device_results<E> const& b) {
   auto same = [](auto const& u, auto const& v) {
     return u.size() == v.size() && (u.empty() || std::memcmp(u.data(), v.data(), u.size() * sizeof(u[0])) == 0);
   };
-  return same(a.y, b.y) && same(a.dx, b.dx) && same(a.dsteps, b.dsteps) && same(a.doffsets, b.doffsets);
+  return same(a.y, b.y) && same(a.dx, b.dx) && same(a.dsteps, b.dsteps) && same(a.doffsets, b.doffsets) &&
+         same(a.dparameters, b.dparameters);
 }
 
 /// One problem through exec::cuda in every buffer arrangement against exec::seq:
@@ -151,7 +163,7 @@ void check_on_device(sq::quantizer<compute_t<E>, S> const& q, std::size_t numel,
 
   const device_results<E> r = run_on_device(q, p, has_offsets, run_options{}, stream);
   const double forward_ulps = (has_offsets && STABLEQAT_HOST_HAS_FMA == 0) ? 1 : 0;
-  const double dx_ulps = S::harmonics == 0 ? 0 : (sizeof(E) == 2 ? 1 : 2);
+  const double dx_ulps = dx_ulps_for<S>(sizeof(E) == 2 ? 1 : 2);
   for (std::size_t i = 0; i < numel; ++i) {
     INFO("i = " << i << ", x = " << seq.x[i] << ", dy = " << seq.dy[i] << ", seq y = " << seq.y[i]
                 << ", seq dx = " << seq.dx[i]);
@@ -161,6 +173,9 @@ void check_on_device(sq::quantizer<compute_t<E>, S> const& q, std::size_t numel,
   check_step_gradients(r.dsteps, seq.dsteps, seq.step_scale, seq.grad_scale, "dsteps");
   if (has_offsets) {
     check_step_gradients(r.doffsets, seq.doffsets, seq.offset_scale, seq.grad_scale, "doffsets");
+  }
+  if constexpr (sq::learnable_surrogate<S>) {
+    check_parameter_gradient(r.dparameters[0], seq.dparameters[0], seq.parameter_scale);
   }
   // Bit-reproducible: again, in place, misaligned (scalar loads) and on the default stream.
   CHECK(same_results(r, run_on_device(q, p, has_offsets, run_options{}, stream)));

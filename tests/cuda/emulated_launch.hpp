@@ -5,6 +5,8 @@
 // sums, then the second pass, all through the host/device functions of
 // exec/cuda/tile_work.hpp. What only a GPU does (vector loads, shuffles,
 // cub::BlockReduce) is left out; the sums are added in the same grouping.
+// A learnable surrogate's parameter (DSQ's alpha) goes through the same
+// stores, the second pass and the parameter pass into *g.dparameter.
 #pragma once
 
 #include <stableqat/exec/arguments.hpp>
@@ -34,8 +36,14 @@ void emulate_launch(sq::quantizer<T, S> const& q, std::size_t numel, cd::element
   const cd::partial_sums_layout& partials = plan.partials;
   std::vector<double> partial_steps(plan.partial_count, std::numeric_limits<double>::quiet_NaN());
   std::vector<double> partial_offsets(has_offsets ? plan.partial_count : 0, std::numeric_limits<double>::quiet_NaN());
+  constexpr bool with_parameter = Backward && cd::carries_parameter<S>;
+  std::vector<double> partial_parameters(with_parameter ? plan.partial_count : 0,
+                                         std::numeric_limits<double>::quiet_NaN());
+  std::vector<double> step_parameters(with_parameter ? partials.steps : 0, std::numeric_limits<double>::quiet_NaN());
   g.partial_steps = partial_steps.data();
   g.partial_offsets = partial_offsets.data();
+  g.partial_parameters = partial_parameters.data();
+  g.step_parameters = step_parameters.data();
   sq::exec::visit_kernel<T>(q.grid(), has_offsets, [&](auto const& levels, auto with_offsets) {
     constexpr bool offsets = decltype(with_offsets)::value;
     if (!plan.by_column) {
@@ -45,9 +53,10 @@ void emulate_launch(sq::quantizer<T, S> const& q, std::size_t numel, cd::element
           const auto s = cd::row_tile_lane<Backward, offsets>(rows, b, tile, lane, levels, q.surrogate());
           total.step += s.step;
           total.offset += s.offset;
+          total.parameter += s.parameter;
         }
         if constexpr (Backward) {
-          cd::store_row_tile_sums<offsets>(rows, g, tile, total);
+          cd::store_row_tile_sums<offsets, with_parameter>(rows, g, tile, total);
         }
       }
     } else {
@@ -60,10 +69,11 @@ void emulate_launch(sq::quantizer<T, S> const& q, std::size_t numel, cd::element
             for (std::size_t e = 0; e < sq::exec::chunk_elements<E>; ++e) {
               total.column[e].step += s.column[e].step;
               total.column[e].offset += s.column[e].offset;
+              total.column[e].parameter += s.column[e].parameter;
             }
           }
           if constexpr (Backward) {
-            cd::store_column_tile_sums<offsets>(columns, g, tile, column_lane, total);
+            cd::store_column_tile_sums<offsets, with_parameter>(columns, g, tile, column_lane, total);
           }
         }
       }
@@ -73,17 +83,31 @@ void emulate_launch(sq::quantizer<T, S> const& q, std::size_t numel, cd::element
         for (std::size_t k = 0; k < partials.steps; ++k) {
           double step = 0.0;
           double offset = 0.0;
+          double parameter = 0.0;
           for (unsigned thread = 0; thread < cd::block_threads; ++thread) {
             step += cd::strided_partial_sum(g.partial_steps, partials, k, thread, cd::block_threads);
             if (offsets) {
               offset += cd::strided_partial_sum(g.partial_offsets, partials, k, thread, cd::block_threads);
+            }
+            if (with_parameter) {
+              parameter += cd::strided_partial_sum(g.partial_parameters, partials, k, thread, cd::block_threads);
             }
           }
           g.dsteps[k] = static_cast<T>(g.grad_scale * step);
           if (offsets) {
             g.doffsets[k] = static_cast<T>(g.grad_scale * offset);
           }
+          if (with_parameter) {
+            g.step_parameters[k] = parameter;
+          }
         }
+      }
+      if constexpr (with_parameter) {  // the parameter pass
+        double total = 0.0;
+        for (unsigned thread = 0; thread < cd::block_threads; ++thread) {
+          total += cd::strided_parameter_sum(g.step_parameters, b.steps, partials.steps, thread, cd::block_threads);
+        }
+        *g.dparameter = static_cast<T>(total);
       }
     }
   });

@@ -226,7 +226,7 @@ TEST_CASE("exec::cuda golden vectors (hand-derived expectations, tests/golden/)"
       sq::fake_quantize(sq::exec::cuda, q, x.span(), steps.span(), y.span());
       sq::fake_quantize_backward(sq::exec::cuda, q, x.span(), steps.span(), dy.span(), dx.span(), dsteps.span(), 1.0);
     }
-    return golden::golden_outputs<T>{y.download(), dx.download(), dsteps.download(), doffsets.download()};
+    return golden::golden_outputs<T>{y.download(), dx.download(), dsteps.download(), doffsets.download(), {}};
   });
 }
 

@@ -111,14 +111,35 @@ std::vector<double> absolute_term_sums(sq::quantizer<T, S> const& q, std::vector
   return sums;
 }
 
+/// sum_k steps[k] * sum over step k of |parameter term|: the scale of a
+/// learnable surrogate's parameter gradient's rounding error (0 without one).
+template <class T, class S>
+double absolute_parameter_sum(sq::quantizer<T, S> const& q, std::vector<T> const& x, std::vector<T> const& dy,
+                              std::vector<T> const& steps, std::vector<T> const& offsets, bool has_offsets) {
+  double sum = 0.0;
+  if constexpr (sq::learnable_surrogate<S>) {
+    sq::visit_levels<T>(q.grid(), [&](auto const& levels) {
+      for (std::size_t i = 0; i < x.size(); ++i) {
+        const std::size_t k = q.layout().step_index(i);
+        const T offset = has_offsets ? offsets[k] : T(0);
+        const auto g = sq::fake_quantize_backward_element(x[i], dy[i], T(1) / steps[k], offset, levels, q.surrogate());
+        sum += static_cast<double>(steps[k]) * std::fabs(static_cast<double>(g.dparameters[0]));
+      }
+    });
+  }
+  return sum;
+}
+
 /// exec::seq's answer to a problem, the reference of both CUDA checks: the
-/// widened inputs, y, and the backward pass with the default LSQ grad scale,
-/// plus the magnitudes the step-gradient tolerances scale with.
+/// widened inputs, y, and the backward pass with the default LSQ grad scale
+/// (and a learnable surrogate's parameter gradient), plus the magnitudes the
+/// gradient tolerances scale with.
 template <class T>
 struct seq_reference {
-  std::vector<T> x, dy, y, dx, dsteps, doffsets;
+  std::vector<T> x, dy, y, dx, dsteps, doffsets, dparameters;
   double grad_scale = 1.0;
   std::vector<double> step_scale, offset_scale;
+  double parameter_scale = 0.0;
 };
 
 template <class E, class S>
@@ -134,15 +155,50 @@ seq_reference<compute_t<E>> run_seq(sq::quantizer<compute_t<E>, S> const& q, pro
   r.doffsets.resize(p.steps.size());
   if (has_offsets) {
     sq::fake_quantize(sq::exec::seq, q, r.x, p.steps, r.y, p.offsets);
-    sq::fake_quantize_backward(sq::exec::seq, q, r.x, p.steps, r.dy, r.dx, r.dsteps, p.offsets, r.doffsets);
   } else {
     sq::fake_quantize(sq::exec::seq, q, r.x, p.steps, r.y);
+  }
+  if constexpr (sq::learnable_surrogate<S>) {
+    r.dparameters.assign(S::parameter_count, T(0));
+    if (has_offsets) {
+      sq::fake_quantize_backward(sq::exec::seq, q, r.x, p.steps, r.dy, r.dx, r.dsteps, p.offsets, r.doffsets,
+                                 r.dparameters);
+    } else {
+      sq::fake_quantize_backward(sq::exec::seq, q, r.x, p.steps, r.dy, r.dx, r.dsteps, r.dparameters);
+    }
+  } else if (has_offsets) {
+    sq::fake_quantize_backward(sq::exec::seq, q, r.x, p.steps, r.dy, r.dx, r.dsteps, p.offsets, r.doffsets);
+  } else {
     sq::fake_quantize_backward(sq::exec::seq, q, r.x, p.steps, r.dy, r.dx, r.dsteps);
   }
   r.grad_scale = sq::lsq_grad_scale(numel, q.grid());
   r.step_scale = absolute_term_sums(q, r.x, r.dy, p.steps, p.offsets, has_offsets, false);
   r.offset_scale = absolute_term_sums(q, r.x, r.dy, p.steps, p.offsets, has_offsets, true);
+  r.parameter_scale = absolute_parameter_sum(q, r.x, r.dy, p.steps, p.offsets, has_offsets);
   return r;
+}
+
+/// A learnable surrogate's parameter gradient against exec::seq's: the sums
+/// differ in order only, so within 1e-6 (float) / 1e-12 (double) of the sum of
+/// |s * term| (one rounding to T included).
+template <class T>
+void check_parameter_gradient(T got, T expected, double scale) {
+  const double tolerance = std::is_same_v<T, float> ? 1e-6 : 1e-12;
+  INFO("dparameters[0] = " << got << ", seq gives " << expected << ", sum |terms| = " << scale);
+  REQUIRE(std::isfinite(got));
+  REQUIRE(std::fabs(static_cast<double>(got) - static_cast<double>(expected)) <=
+          tolerance * scale + std::numeric_limits<double>::denorm_min());
+}
+
+/// dx tolerance of a device against exec::seq in ulps: 0 for the STE (g = 1),
+/// `otherwise` for every other surrogate (FMA contraction may differ).
+template <class S>
+constexpr double dx_ulps_for(double otherwise) {
+  if constexpr (requires { S::harmonics; }) {
+    return S::harmonics == 0 ? 0.0 : otherwise;
+  } else {
+    return otherwise;
+  }
 }
 
 template <class T>

@@ -98,26 +98,16 @@ STABLEQAT_HD constexpr std::size_t packed_row_bytes(std::size_t cols, int bits) 
 /// The code of a level and the level of a code, for a grid's level map (the
 /// `Levels` of grid.hpp). On uniform and binary grids the level is the code
 /// (an integer-valued float). A grid kind whose levels are not integers (the
-/// stretched elastic grid: level (c + shift) / m for code c) adds two members
-/// to its level map,
-///     V code_of_level(V level) const;   // the integer c, as a V
-///     V level_of_code(V code) const;    // exactly the level the forward pass uses
-/// and the functions below use them; nothing else in the export changes.
+/// stretched elastic grid: level (c + shift) / m for code c) adds the members
+/// code_of_level and level_of_code to its level map (see level_hook in
+/// grid.hpp); nothing else in the export changes.
 template <class Levels, class V>
 STABLEQAT_HD constexpr V code_of_level(Levels const& levels, V level) noexcept {
-  if constexpr (requires { levels.code_of_level(level); }) {
-    return levels.code_of_level(level);
-  } else {
-    return level;
-  }
+  return apply_level_hook<level_hook::code_of_level>(levels, level);
 }
 template <class Levels, class V>
 STABLEQAT_HD constexpr V level_of_code(Levels const& levels, V code) noexcept {
-  if constexpr (requires { levels.level_of_code(code); }) {
-    return levels.level_of_code(code);
-  } else {
-    return code;
-  }
+  return apply_level_hook<level_hook::level_of_code>(levels, code);
 }
 
 /// The code of one element (or batch) as a V holding an integer: the level's

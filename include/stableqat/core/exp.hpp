@@ -1,10 +1,11 @@
-// stableqat/core/exp.hpp: one exp for every backend, so scalar and SIMD lanes agree.
+// stableqat/core/exp.hpp: one exp (and expm1) for every backend, so scalar and SIMD lanes agree.
 //
 // libm's exp (exec::seq) and xsimd's (exec::simd / exec::par) are both
 // faithful but round differently, which left DSQ's dx up to 5 ulp apart
-// between backends. exp_nonpositive spells the computation out with the
-// library's fma shim, so a scalar and a batch give the same bits wherever the
-// fma shim fuses alike (core/math.hpp).
+// between backends (and its d alpha, a sum that cancels, far more). The
+// functions here spell the computation out with the library's fma shim, so a
+// scalar and a batch give the same bits wherever the fma shim fuses alike
+// (core/math.hpp).
 #pragma once
 
 #include <cmath>
@@ -21,52 +22,101 @@ namespace exp_detail {
 template <class V>
 STABLEQAT_HD inline V ldexp_integer(V p, V n) noexcept {
   if constexpr (real_scalar<V>) {
+    if (!(n == n)) {
+      return n;  // NaN x: converting NaN to int is undefined behaviour (found by the fuzzer)
+    }
 #if STABLEQAT_DEVICE_CODE
     return ::ldexp(p, static_cast<int>(n));
 #else
     return std::ldexp(p, static_cast<int>(n));
 #endif
   } else {
-    return ldexp(p, to_int(n));  // xsimd, found by argument-dependent lookup
+    // NaN lanes: converted as 0 (xsimd's double -> int64 path converts lane by
+    // lane in C++, where NaN is undefined behaviour), then put back.
+    const auto is_number = n == n;
+    return select(is_number, ldexp(p, to_int(select(is_number, n, V(0)))), n);  // xsimd, by ADL
   }
 }
 
-}  // namespace exp_detail
+/// Below this x, exp returns 0 and expm1 returns -1 (the value there is < 2e-35).
+template <class T>
+inline constexpr T lower_limit = sizeof(T) == 4 ? T(-80) : T(-700);
 
-/// exp(x) for x <= 0 (and NaN), within 1 ulp of e^x: x = n ln2 + r with
-/// n = round_half_even(x / ln2) (Cody-Waite, ln2 in two parts), e^r by its
-/// Taylor polynomial (degree 7 in float, 13 in double: truncation below half an
-/// ulp for |r| <= ln2/2) in Horner form with fma, times 2^n. Below
-/// x = -80 (float) / -700 (double) it returns 0 rather than a subnormal, so
-/// that 2^n stays normal on every backend: the value there is < 2e-35
-/// (DSQ reaches it only for alpha < 1e-34). NaN stays NaN.
-STABLEQAT_GCC_PR105593_PUSH
+/// x = n ln2 + r with n = round_half_even(x / ln2) (Cody-Waite, ln2 in two
+/// parts, so n * ln2_hi is exact) and |r| <= ln2/2; x is clamped at lower_limit.
 template <class V>
-STABLEQAT_HD inline V exp_nonpositive(V x) noexcept {
+struct reduced_argument {
+  V n;
+  V r;
+};
+
+template <class V>
+STABLEQAT_HD inline reduced_argument<V> reduce(V x) noexcept {
   using T = scalar_of_t<V>;
   constexpr bool is_float = sizeof(T) == 4;
-  const T limit = is_float ? T(-80) : T(-700);
-  const V clamped = select(x < V(limit), V(limit), x);
+  const V clamped = select(x < V(lower_limit<T>), V(lower_limit<T>), x);
   const V n = round_half_even(clamped * V(T(1.4426950408889634074)));
-  // ln2 = ln2_hi + ln2_lo; ln2_hi has trailing zeros, so n * ln2_hi is exact.
   const T ln2_hi = is_float ? T(0.693145751953125) : T(0.693147180369123816490);
   const T ln2_lo = is_float ? T(1.428606765330187045e-06) : T(1.90821492927058770002e-10);
   V r = stableqat::fma(n, V(-ln2_hi), clamped);
   r = stableqat::fma(n, V(-ln2_lo), r);
-  constexpr int degree = is_float ? 7 : 13;
-  // Horner from 1/degree! up: p = 1 + r(1 + r/2(1 + r/3(...))) as coefficients.
-  T coefficient[14] = {};
+  return {n, r};
+}
+
+/// (e^r - 1) / r by its Taylor polynomial, sum_j r^j / (j+1)!, in Horner form
+/// with fma: degree 7 in float, 13 in double (truncation below half an ulp for
+/// |r| <= ln2/2).
+template <class V>
+STABLEQAT_HD inline V expm1_over_r(V r) noexcept {
+  using T = scalar_of_t<V>;
+  constexpr int degree = sizeof(T) == 4 ? 7 : 13;
+  T coefficient[degree + 1] = {};
   T factorial = 1;
   for (int j = 0; j <= degree; ++j) {
-    if (j > 0) factorial *= T(j);
+    factorial *= T(j + 1);
     coefficient[j] = T(1) / factorial;
   }
   V p = V(coefficient[degree]);
   for (int j = degree - 1; j >= 0; --j) {
     p = stableqat::fma(p, r, V(coefficient[j]));
   }
-  const V result = exp_detail::ldexp_integer(p, n);
-  return select(x < V(limit), V(T(0)), result);
+  return p;
+}
+
+}  // namespace exp_detail
+
+/// e^x and e^x - 1 of one argument, computed together.
+template <class V>
+struct exp_and_expm1 {
+  V exp;    ///< e^x
+  V expm1;  ///< e^x - 1, without cancellation near x = 0
+};
+
+/// e^x and e^x - 1 for x <= 0 (and NaN), each within ~1 ulp, from one argument
+/// reduction and one polynomial: x = n ln2 + r (exp_detail::reduce),
+/// q = e^r - 1 = r P(r) (exp_detail::expm1_over_r), then
+///     e^x = 2^n (1 + r P(r)),   e^x - 1 = 2^n q + (2^n - 1)
+/// (for n = 0, i.e. |x| <= ln2/2, the second is q itself: no cancellation).
+/// Below x = -80 (float) / -700 (double) they return 0 and -1 rather than a
+/// subnormal, so that 2^n stays normal on every backend (DSQ reaches that only
+/// for alpha < 1e-34). NaN gives NaN in both.
+STABLEQAT_GCC_PR105593_PUSH
+template <class V>
+STABLEQAT_HD inline exp_and_expm1<V> exp_and_expm1_nonpositive(V x) noexcept {
+  using T = scalar_of_t<V>;
+  const auto [n, r] = exp_detail::reduce(x);
+  const V p = exp_detail::expm1_over_r(r);
+  const V q = r * p;
+  const V two_to_n = exp_detail::ldexp_integer(V(T(1)), n);
+  const auto below = x < V(exp_detail::lower_limit<T>);
+  return {select(below, V(T(0)), two_to_n * stableqat::fma(r, p, V(T(1)))),
+          select(below, V(T(-1)), stableqat::fma(two_to_n, q, two_to_n - V(T(1))))};
+}
+
+/// exp(x) for x <= 0 (and NaN), within ~1 ulp of e^x: see exp_and_expm1_nonpositive.
+template <class V>
+STABLEQAT_HD inline V exp_nonpositive(V x) noexcept {
+  return exp_and_expm1_nonpositive(x).exp;
 }
 STABLEQAT_GCC_PR105593_POP
 

@@ -137,6 +137,30 @@ struct sign_levels {
   }
 };
 
+/// The optional members a level map may add to level(v, rounded), qmin and
+/// qmax, for grids whose levels are not the integers themselves (only
+/// stretched_elastic_levels has them):
+///   coordinate(v)      the value the grid rounds (core/lsq.hpp)
+///   code_of_level(q)   the integer code of level q (the export, core/codes.hpp)
+///   level_of_code(c)   the level of code c, the forward pass's very expression
+/// On the integer grids each of them is the identity.
+enum class level_hook { coordinate, code_of_level, level_of_code };
+
+/// The level map's member for hook H applied to `value`, or `value` itself when
+/// the map has no such member: the one place the hooks are looked up.
+template <level_hook H, class Levels, class V>
+STABLEQAT_HD constexpr V apply_level_hook(Levels const& levels, V value) noexcept {
+  if constexpr (H == level_hook::coordinate && requires { levels.coordinate(value); }) {
+    return levels.coordinate(value);
+  } else if constexpr (H == level_hook::code_of_level && requires { levels.code_of_level(value); }) {
+    return levels.code_of_level(value);
+  } else if constexpr (H == level_hook::level_of_code && requires { levels.level_of_code(value); }) {
+    return levels.level_of_code(value);
+  } else {
+    return value;
+  }
+}
+
 /// Calls f with the level map of `g` in element type T: one runtime branch per
 /// call, so the element loops are compiled once per grid kind.
 template <real_scalar T, class F>

@@ -50,11 +50,7 @@ namespace element_detail {
 /// `coordinate(v)` on grids that have one (stretched elastic).
 template <class V, class Levels>
 STABLEQAT_HD constexpr V grid_coordinate(Levels const& levels, V v) noexcept {
-  if constexpr (requires { levels.coordinate(v); }) {
-    return levels.coordinate(v);
-  } else {
-    return v;
-  }
+  return apply_level_hook<level_hook::coordinate>(levels, v);
 }
 
 /// The estimator's rounding of w: its own tie rule (hook `round`) or round_half_even.

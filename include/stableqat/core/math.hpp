@@ -105,26 +105,6 @@ STABLEQAT_HD inline T floor(T v) noexcept {
 #endif
 }
 
-/// exp(v), the scalar twin of xsimd::exp (used by the soft-quantizer baselines).
-template <real_scalar T>
-STABLEQAT_HD inline T exp(T v) noexcept {
-#if STABLEQAT_DEVICE_CODE
-  return ::exp(v);
-#else
-  return std::exp(v);
-#endif
-}
-
-/// expm1(v) = exp(v) - 1 without cancellation near 0, the scalar twin of xsimd::expm1.
-template <real_scalar T>
-STABLEQAT_HD inline T expm1(T v) noexcept {
-#if STABLEQAT_DEVICE_CODE
-  return ::expm1(v);
-#else
-  return std::expm1(v);
-#endif
-}
-
 /// Clamps v to [lo, hi] and lets NaN through unchanged (std::clamp and the SIMD
 /// min/max instructions disagree on NaN; comparisons with NaN are false here in
 /// every backend, so NaN stays NaN).

@@ -85,115 +85,83 @@ void init_steps(const char* function, rule which, std::span<const T> x, grid con
   }
 }
 
+/// One named initial step rule (lsq_init_step, ...), for the whole tensor.
+/// A function object rather than a pair of float/double overloads per name:
+/// one definition serves every rule, and the non-template call operators keep
+/// the conversions of a function (std::vector<float> -> std::span<const float>).
+template <rule Rule>
+struct step_initializer {
+  const char* function;  ///< the public name, for error messages
+
+  double operator()(std::span<const float> x, grid const& g) const { return one_step(x, g); }
+  double operator()(std::span<const double> x, grid const& g) const { return one_step(x, g); }
+
+ private:
+  template <real_scalar T>
+  double one_step(std::span<const T> x, grid const& g) const {
+    T step = 0;
+    init_steps<T>(function, Rule, x, g, per_tensor(), std::span<T>(&step, 1));
+    return static_cast<double>(step);
+  }
+};
+
+/// The same rule for every step of a layout (lsq_init_steps, ...).
+template <rule Rule>
+struct steps_initializer {
+  const char* function;  ///< the public name, for error messages
+
+  void operator()(std::span<const float> x, grid const& g, step_layout const& layout, std::span<float> steps) const {
+    init_steps<float>(function, Rule, x, g, layout, steps);
+  }
+  void operator()(std::span<const double> x, grid const& g, step_layout const& layout,
+                  std::span<double> steps) const {
+    init_steps<double>(function, Rule, x, g, layout, steps);
+  }
+};
+
 }  // namespace step_init_detail
 
+// Each initializer takes x as std::span<const float> or std::span<const double>
+// (anything that converts: std::vector, std::array) and returns the step as a
+// double, or writes one step per step of `layout` (steps.size() must equal
+// layout.step_count(x.size())). Errors: std::invalid_argument naming the
+// argument for an empty x, a non-finite element, or data whose step would not
+// be usable (all zeros); nothing is written when an argument is bad.
+
 /// LSQ's initial step 2 * mean|x| / sqrt(max(qmax, 1)) (Esser et al. 2019).
-/// Throws std::invalid_argument for empty x, a non-finite element, or data
-/// whose step would be zero (all zeros).
-inline double lsq_init_step(std::span<const float> x, grid const& g) {
-  float step = 0;
-  step_init_detail::init_steps<float>("stableqat::lsq_init_step", step_init_detail::rule::lsq, x, g, per_tensor(),
-                                      std::span<float>(&step, 1));
-  return step;
-}
-inline double lsq_init_step(std::span<const double> x, grid const& g) {
-  double step = 0;
-  step_init_detail::init_steps<double>("stableqat::lsq_init_step", step_init_detail::rule::lsq, x, g, per_tensor(),
-                                       std::span<double>(&step, 1));
-  return step;
-}
+inline constexpr step_init_detail::step_initializer<step_init_detail::rule::lsq> lsq_init_step{
+    "stableqat::lsq_init_step"};
 
 /// Max-abs initial step max|x| / max(qmax, 1): the largest magnitude lands on
-/// the top level (what the official StableQAT code uses). Errors as lsq_init_step.
-inline double max_abs_init_step(std::span<const float> x, grid const& g) {
-  float step = 0;
-  step_init_detail::init_steps<float>("stableqat::max_abs_init_step", step_init_detail::rule::max_abs, x, g,
-                                      per_tensor(), std::span<float>(&step, 1));
-  return step;
-}
-inline double max_abs_init_step(std::span<const double> x, grid const& g) {
-  double step = 0;
-  step_init_detail::init_steps<double>("stableqat::max_abs_init_step", step_init_detail::rule::max_abs, x, g,
-                                       per_tensor(), std::span<double>(&step, 1));
-  return step;
-}
+/// the top level (what the official StableQAT code uses).
+inline constexpr step_init_detail::step_initializer<step_init_detail::rule::max_abs> max_abs_init_step{
+    "stableqat::max_abs_init_step"};
 
 /// Mean-abs initial step mean|x|: ParetoQ's 1-bit scale (y = mean|x| sign(x)
-/// minimises |x - y|^2 over the scale). Errors as lsq_init_step.
-inline double mean_abs_init_step(std::span<const float> x, grid const& g) {
-  float step = 0;
-  step_init_detail::init_steps<float>("stableqat::mean_abs_init_step", step_init_detail::rule::mean_abs, x, g,
-                                      per_tensor(), std::span<float>(&step, 1));
-  return step;
-}
-inline double mean_abs_init_step(std::span<const double> x, grid const& g) {
-  double step = 0;
-  step_init_detail::init_steps<double>("stableqat::mean_abs_init_step", step_init_detail::rule::mean_abs, x, g,
-                                       per_tensor(), std::span<double>(&step, 1));
-  return step;
-}
+/// minimises |x - y|^2 over the scale).
+inline constexpr step_init_detail::step_initializer<step_init_detail::rule::mean_abs> mean_abs_init_step{
+    "stableqat::mean_abs_init_step"};
 
 /// ParetoQ's / the official StableQAT code's initial step by grid: mean|x| on
 /// the binary grid (1 bit), max|x| on ternary, 2-bit and stretched elastic
 /// grids, max|x|/qmax from 3 bits (max_abs_init_step does the last two).
-/// Errors as lsq_init_step.
-inline double paretoq_init_step(std::span<const float> x, grid const& g) {
-  float step = 0;
-  step_init_detail::init_steps<float>("stableqat::paretoq_init_step", step_init_detail::rule::paretoq, x, g,
-                                      per_tensor(), std::span<float>(&step, 1));
-  return step;
-}
-inline double paretoq_init_step(std::span<const double> x, grid const& g) {
-  double step = 0;
-  step_init_detail::init_steps<double>("stableqat::paretoq_init_step", step_init_detail::rule::paretoq, x, g,
-                                       per_tensor(), std::span<double>(&step, 1));
-  return step;
-}
+inline constexpr step_init_detail::step_initializer<step_init_detail::rule::paretoq> paretoq_init_step{
+    "stableqat::paretoq_init_step"};
 
-/// lsq_init_step for every step of `layout` (steps.size() must equal
-/// layout.step_count(x.size())). Nothing is written when an argument is bad.
-inline void lsq_init_steps(std::span<const float> x, grid const& g, step_layout const& layout, std::span<float> steps) {
-  step_init_detail::init_steps<float>("stableqat::lsq_init_steps", step_init_detail::rule::lsq, x, g, layout, steps);
-}
-inline void lsq_init_steps(std::span<const double> x, grid const& g, step_layout const& layout,
-                           std::span<double> steps) {
-  step_init_detail::init_steps<double>("stableqat::lsq_init_steps", step_init_detail::rule::lsq, x, g, layout, steps);
-}
+/// lsq_init_step for every step of `layout`.
+inline constexpr step_init_detail::steps_initializer<step_init_detail::rule::lsq> lsq_init_steps{
+    "stableqat::lsq_init_steps"};
 
 /// max_abs_init_step for every step of `layout`.
-inline void max_abs_init_steps(std::span<const float> x, grid const& g, step_layout const& layout,
-                               std::span<float> steps) {
-  step_init_detail::init_steps<float>("stableqat::max_abs_init_steps", step_init_detail::rule::max_abs, x, g, layout,
-                                      steps);
-}
-inline void max_abs_init_steps(std::span<const double> x, grid const& g, step_layout const& layout,
-                               std::span<double> steps) {
-  step_init_detail::init_steps<double>("stableqat::max_abs_init_steps", step_init_detail::rule::max_abs, x, g, layout,
-                                       steps);
-}
+inline constexpr step_init_detail::steps_initializer<step_init_detail::rule::max_abs> max_abs_init_steps{
+    "stableqat::max_abs_init_steps"};
 
 /// mean_abs_init_step for every step of `layout`.
-inline void mean_abs_init_steps(std::span<const float> x, grid const& g, step_layout const& layout,
-                                std::span<float> steps) {
-  step_init_detail::init_steps<float>("stableqat::mean_abs_init_steps", step_init_detail::rule::mean_abs, x, g,
-                                      layout, steps);
-}
-inline void mean_abs_init_steps(std::span<const double> x, grid const& g, step_layout const& layout,
-                                std::span<double> steps) {
-  step_init_detail::init_steps<double>("stableqat::mean_abs_init_steps", step_init_detail::rule::mean_abs, x, g,
-                                       layout, steps);
-}
+inline constexpr step_init_detail::steps_initializer<step_init_detail::rule::mean_abs> mean_abs_init_steps{
+    "stableqat::mean_abs_init_steps"};
 
 /// paretoq_init_step for every step of `layout` (per_channel: ParetoQ's max|w_row|).
-inline void paretoq_init_steps(std::span<const float> x, grid const& g, step_layout const& layout,
-                               std::span<float> steps) {
-  step_init_detail::init_steps<float>("stableqat::paretoq_init_steps", step_init_detail::rule::paretoq, x, g,
-                                      layout, steps);
-}
-inline void paretoq_init_steps(std::span<const double> x, grid const& g, step_layout const& layout,
-                               std::span<double> steps) {
-  step_init_detail::init_steps<double>("stableqat::paretoq_init_steps", step_init_detail::rule::paretoq, x, g,
-                                       layout, steps);
-}
+inline constexpr step_init_detail::steps_initializer<step_init_detail::rule::paretoq> paretoq_init_steps{
+    "stableqat::paretoq_init_steps"};
 
 }  // namespace stableqat

@@ -27,6 +27,15 @@ namespace stableqat::exec {
 inline constexpr const char* forward_function = "stableqat::fake_quantize";
 inline constexpr const char* backward_function = "stableqat::fake_quantize_backward";
 
+/// The span types the front-ends (ops.hpp, export.hpp) take: input<T> is read,
+/// output<T> written. std::type_identity_t keeps T out of deduction, so T comes
+/// from the quantizer and any contiguous range that converts to the span
+/// (std::vector, std::array, a span of non-const T) is accepted.
+template <class T>
+using input = std::type_identity_t<std::span<const T>>;
+template <class T>
+using output = std::type_identity_t<std::span<T>>;
+
 /// Forward pass buffers: y = fake_quantize(x). `offsets` is used only when
 /// has_offsets. Elements (x, y) are stored as E (storage.hpp): T itself, or a
 /// narrower type the backend admits (exec::cuda: 16-bit floats, T = float).

@@ -97,7 +97,8 @@ inline void check_launch(const char* function, const char* kernel) {
 }
 
 /// Launches the element kernel of the layout, then (backward, a step spanning
-/// several tiles) the second pass. Arguments are validated; x is not empty.
+/// several tiles) the second pass, then (backward of a learnable surrogate,
+/// g.dparameter set) the parameter pass. Arguments are validated; x is not empty.
 template <bool Backward, class E, class T, class S>
 void launch(const char* function, cuda_policy const& policy, quantizer<T, S> const& q, std::size_t numel,
             element_buffers<E, T> const& b, gradient_buffers<T> g, bool has_offsets) {
@@ -105,16 +106,22 @@ void launch(const char* function, cuda_policy const& policy, quantizer<T, S> con
   const bool aligned = aligned_16(b.x) && aligned_16(b.out) && (!Backward || aligned_16(b.dy));
   const launch_plan plan =
       plan_launch(q.layout(), numel, chunk_elements<E>, aligned, Backward, resident_blocks(function));
+  constexpr bool with_parameter = Backward && carries_parameter<S>;
   stream_buffer partial_steps(function, plan.partial_count, stream);
   stream_buffer partial_offsets(function, has_offsets ? plan.partial_count : 0, stream);
+  stream_buffer partial_parameters(function, with_parameter ? plan.partial_count : 0, stream);
+  stream_buffer step_parameters(function, with_parameter ? plan.partials.steps : 0, stream);
   g.partial_steps = partial_steps.data();
   g.partial_offsets = partial_offsets.data();
+  g.partial_parameters = partial_parameters.data();
+  g.step_parameters = step_parameters.data();
   const auto blocks = static_cast<unsigned>(plan.blocks);
 
-  // The forward kernels ignore the surrogate: compile them once, with ste.
-  using Surrogate = std::conditional_t<Backward, S, ste>;
+  // The forward kernels use the surrogate only for its own rounding rule
+  // (e.g. DSQ's): without one, compile them once, with ste.
+  using Surrogate = std::conditional_t<Backward || surrogate_with_rounding<S>, S, ste>;
   const Surrogate surrogate = [&] {
-    if constexpr (Backward) {
+    if constexpr (std::is_same_v<Surrogate, S>) {
       return q.surrogate();
     } else {
       return ste{};
@@ -134,9 +141,13 @@ void launch(const char* function, cuda_policy const& policy, quantizer<T, S> con
     }
     if constexpr (Backward) {
       if (plan.finalize_blocks > 0) {
-        finalize_kernel<offsets, T><<<static_cast<unsigned>(plan.finalize_blocks), block_threads, 0, stream>>>(
-            plan.partials, g);
+        finalize_kernel<offsets, with_parameter, T>
+            <<<static_cast<unsigned>(plan.finalize_blocks), block_threads, 0, stream>>>(plan.partials, g);
         check_launch(function, "finalize_kernel");
+      }
+      if constexpr (with_parameter) {
+        parameter_kernel<T><<<1, block_threads, 0, stream>>>(plan.partials.steps, b.steps, g);
+        check_launch(function, "parameter_kernel");
       }
     }
   });
@@ -176,6 +187,10 @@ inline bool pageable_memory_accessible(const char* function) {
 /// device memory (exec/policy.hpp).
 template <>
 struct backend<cuda_policy> {
+  /// Runs every surrogate hook of surrogates/concepts.hpp: own rounding, band,
+  /// step term, dy-aware g and one learnable parameter (DSQ's alpha).
+  static constexpr bool supports_estimator_surrogates = true;
+
   /// __half and __nv_bfloat16 tensors computed in float (exec/cuda/storage.hpp).
   template <class E, class T>
   static constexpr bool stores = storage_for<E, T>;
@@ -201,6 +216,25 @@ struct backend<cuda_policy> {
     cuda_detail::launch<true>(backward_function, policy, q, a.x.size(), b, g, a.has_offsets);
   }
 
+  /// Backward that also writes the gradient of the surrogate's learnable
+  /// parameter: dparameters[0] = sum_k steps[k] * (sum over step k of the
+  /// element terms), every sum in double in a fixed order (per tile, per step,
+  /// then over the steps in one block): the same bits on every run.
+  template <class E, real_scalar T, class S>
+    requires storage_for<E, T>
+  static void backward(cuda_policy const& policy, quantizer<T, S> const& q, backward_arguments<T, E> const& a,
+                       std::span<T> dparameters) {
+    static_assert(surrogate_parameter_count<S> <= 1, "exec::cuda carries at most one learnable surrogate parameter");
+    const cuda_detail::element_buffers<E, T> b{a.x.data(), a.dy.data(), a.dx.data(), a.steps.data(),
+                                               a.has_offsets ? a.offsets.data() : nullptr};
+    cuda_detail::gradient_buffers<T> g;
+    g.dsteps = a.dsteps.data();
+    g.doffsets = a.has_offsets ? a.doffsets.data() : nullptr;
+    g.grad_scale = a.grad_scale;
+    g.dparameter = dparameters.data();
+    cuda_detail::launch<true>(backward_function, policy, q, a.x.size(), b, g, a.has_offsets);
+  }
+
   /// Refuses ordinary host memory (unless the device reads it: HMM/ATS).
   /// (Arrays, not braced arguments: nvcc's host pass turns a braced argument
   /// list inside these member templates into a GNU statement expression.)
@@ -220,6 +254,13 @@ struct backend<cuda_policy> {
                                     {"dsteps", a.dsteps},
                                     {"offsets", a.has_offsets ? a.offsets : std::span<const T>()},
                                     {"doffsets", a.has_offsets ? a.doffsets : std::span<T>()}};
+    check_buffers(function, buffers);
+  }
+
+  /// A learnable surrogate's parameter gradients (dparameters) live on the device too.
+  template <real_scalar T>
+  static void check_memory(cuda_policy const&, const char* function, parameter_gradients<T> const& a) {
+    const named_buffer buffers[] = {{"dparameters", a.dparameters}};
     check_buffers(function, buffers);
   }
 

@@ -91,7 +91,19 @@ class dsq_surrogate {
   /// max over r of g: scale k / 2, at the rounding thresholds.
   [[nodiscard]] double max_derivative() const noexcept { return max_derivative_; }
 
-  // floor, exp and expm1 of a batch call AVX-512 intrinsics (core/config.hpp).
+  /// Throws std::invalid_argument naming `alpha` (forward and backward alike) when the constants of g and
+  /// d alpha do not fit the compute type T (float: alpha below ~1.2e-38 makes
+  /// 1/(alpha (2 - alpha)) overflow, and d alpha would come back as NaN).
+  template <class T>
+  void check_compute_type(const char* function) const {
+    if (!(std::isfinite(static_cast<T>(sech_factor_)) && std::isfinite(static_cast<T>(half_scale_k_)))) {
+      detail::throw_invalid_argument(function, "alpha", alpha_,
+                                     sizeof(T) == 4 ? "is too small for float: 1/(alpha (2 - alpha)) overflows"
+                                                    : "is too small for this type: 1/(alpha (2 - alpha)) overflows");
+    }
+  }
+
+  // floor of a batch calls AVX-512 intrinsics (core/config.hpp).
   STABLEQAT_GCC_PR105593_PUSH
   /// DSQ's hard level before clamping: floor(v) + (d > 0), ties (d = 0) down.
   /// NaN and ±Inf come back unchanged.
@@ -128,10 +140,10 @@ class dsq_surrogate {
     const V d = select(r < V(T(0)), r + half, r - half);
     const V magnitude = select(d < V(T(0)), -d, d);
     const V minus_two_y = V(static_cast<T>(minus_two_k_)) * magnitude;  // -2 k |d|
-    const V e = exp_nonpositive(minus_two_y);  // the same bits on every backend
+    // e^(-2y) and e^(-2y) - 1 from one polynomial, the same bits on every backend.
+    const auto [e, t] = exp_and_expm1_nonpositive(minus_two_y);
     const V one_plus_e = V(T(1)) + e;
     const V sech2 = V(T(4)) * e / (one_plus_e * one_plus_e);
-    const V t = expm1(minus_two_y);
     const V tanh_magnitude = -t / (V(T(2)) + t);
     const V tanh_kd = select(d < V(T(0)), -tanh_magnitude, tanh_magnitude);
     derivative_and_parameters<V, 1> out;

@@ -80,8 +80,11 @@ __global__ void __launch_bounds__(block_threads, min_resident_blocks)
       if constexpr (WithOffsets) {
         total.offset = group_sum(sums.offset, t.group_lanes);
       }
+      if constexpr (carries_parameter<Surrogate>) {
+        total.parameter = group_sum(sums.parameter, t.group_lanes);
+      }
       if (lane == 0 && tile < t.tiles) {
-        store_row_tile_sums<WithOffsets>(t, g, tile, total);
+        store_row_tile_sums<WithOffsets, carries_parameter<Surrogate>>(t, g, tile, total);
       }
     }
   }
@@ -105,21 +108,25 @@ __global__ void __launch_bounds__(block_threads, min_resident_blocks)
         if constexpr (WithOffsets) {
           sums.column[e].offset = butterfly_sum(sums.column[e].offset, t.column_lanes);
         }
+        if constexpr (carries_parameter<Surrogate>) {
+          sums.column[e].parameter = butterfly_sum(sums.column[e].parameter, t.column_lanes);
+        }
       }
       if (row_lane == 0) {
-        store_column_tile_sums<WithOffsets>(t, g, tile, column_lane, sums);
+        store_column_tile_sums<WithOffsets, carries_parameter<Surrogate>>(t, g, tile, column_lane, sums);
       }
     }
   }
 }
 
 /// Second pass: one block per step adds that step's partial sums (each thread
-/// a fixed stride of them, then cub::BlockReduce) and stores grad_scale * sum.
-template <bool WithOffsets, class T>
+/// a fixed stride of them, then cub::BlockReduce) and stores grad_scale * sum
+/// (the parameter's sum unscaled, into step_parameters).
+template <bool WithOffsets, bool WithParameter, class T>
 __global__ void __launch_bounds__(block_threads)
     finalize_kernel(partial_sums_layout layout, gradient_buffers<T> g) {
   using reduce = cub::BlockReduce<double, block_threads>;
-  __shared__ typename reduce::TempStorage storage[2];
+  __shared__ typename reduce::TempStorage storage[WithParameter ? 3 : 2];
   for (std::size_t k = blockIdx.x; k < layout.steps; k += gridDim.x) {
     const double step = reduce(storage[0]).Sum(strided_partial_sum(g.partial_steps, layout, k, threadIdx.x,
                                                                    block_threads));
@@ -128,13 +135,36 @@ __global__ void __launch_bounds__(block_threads)
       offset = reduce(storage[1]).Sum(strided_partial_sum(g.partial_offsets, layout, k, threadIdx.x,
                                                           block_threads));
     }
+    double parameter = 0.0;
+    if constexpr (WithParameter) {
+      parameter = reduce(storage[2]).Sum(strided_partial_sum(g.partial_parameters, layout, k, threadIdx.x,
+                                                             block_threads));
+    }
     if (threadIdx.x == 0) {
       g.dsteps[k] = static_cast<T>(g.grad_scale * step);
       if constexpr (WithOffsets) {
         g.doffsets[k] = static_cast<T>(g.grad_scale * offset);
       }
+      if constexpr (WithParameter) {
+        g.step_parameters[k] = parameter;
+      }
     }
     __syncthreads();  // the temporary storage is reused by the next step
+  }
+}
+
+/// Last pass of a learnable surrogate: one block adds steps[k] * step_parameters[k]
+/// over the steps (each thread a fixed stride, then cub::BlockReduce) and
+/// stores the parameter's gradient (no grad_scale).
+template <class T>
+__global__ void __launch_bounds__(block_threads)
+    parameter_kernel(std::size_t steps, const T* step_values, gradient_buffers<T> g) {
+  using reduce = cub::BlockReduce<double, block_threads>;
+  __shared__ typename reduce::TempStorage storage;
+  const double total =
+      reduce(storage).Sum(strided_parameter_sum(g.step_parameters, step_values, steps, threadIdx.x, block_threads));
+  if (threadIdx.x == 0) {
+    *g.dparameter = static_cast<T>(total);
   }
 }
 

@@ -41,7 +41,9 @@ struct element_buffers {
   const T* offsets = nullptr;  ///< read only by the WithOffsets kernels
 };
 
-/// Where the backward pass puts its step (and offset) sums.
+/// Where the backward pass puts its step (and offset) sums, and, for a
+/// surrogate with a learnable parameter (surrogates/concepts.hpp, e.g. DSQ's
+/// alpha), that parameter's sums.
 template <class T>
 struct gradient_buffers {
   T* dsteps = nullptr;
@@ -49,7 +51,16 @@ struct gradient_buffers {
   double* partial_steps = nullptr;    ///< partial_sums_layout::size() sums, when a step spans several tiles
   double* partial_offsets = nullptr;  ///< likewise, with offsets
   double grad_scale = 1.0;
+  // Learnable parameter only (left null otherwise, and never touched):
+  T* dparameter = nullptr;               ///< the parameter's gradient, one value
+  double* step_parameters = nullptr;     ///< per step: the unscaled sum of its elements' parameter terms
+  double* partial_parameters = nullptr;  ///< like partial_steps, for the parameter terms
 };
+
+/// Number of learnable parameters the CUDA kernels carry for surrogate S:
+/// 0 or 1 (term_sums has room for one; a surrogate with more is refused).
+template <class S>
+inline constexpr bool carries_parameter = surrogate_parameter_count<S> > 0;
 
 /// 16 bytes of consecutive elements, for one vector load or store.
 template <class E, std::size_t N>
@@ -128,6 +139,10 @@ STABLEQAT_HD inline void load_inputs(element_buffers<E, T> const& b, chunk<Backw
 /// Forward (y = fake_quantize(x)) or backward (dx, and the step and offset
 /// terms added to `sums`) of a loaded chunk. With one_step every element uses
 /// step[0], inv_step[0], offset[0] and sums[0]; otherwise element e uses entry e.
+///
+/// The forward pass takes the surrogate for its rounding rule only (a surrogate
+/// without one, e.g. ste, gives the plain level); the backward pass adds a
+/// learnable surrogate's parameter term to sums[s].parameter.
 template <bool Backward, bool WithOffsets, class E, class T, class Offset, class Levels, class Surrogate>
 STABLEQAT_HD inline void finish_chunk(element_buffers<E, T> const& b, chunk<Backward, E> const& c, T const* step,
                                       T const* inv_step, Offset const* offset, Levels const& levels,
@@ -147,11 +162,15 @@ STABLEQAT_CUDA_UNROLL
         if constexpr (WithOffsets) {
           sums[s].offset += static_cast<double>(g.doffset);
         }
+        if constexpr (carries_parameter<Surrogate>) {
+          static_assert(surrogate_parameter_count<Surrogate> == 1,
+                        "exec::cuda carries one learnable surrogate parameter (term_sums::parameter)");
+          sums[s].parameter += static_cast<double>(g.dparameters[0]);
+        }
       } else {
-        (void)surrogate;
         (void)sums;
         out[e] = traits::to_storage(
-            fake_quantize_element(traits::to_compute(c.x[e]), step[s], inv_step[s], offset[s], levels));
+            fake_quantize_element(traits::to_compute(c.x[e]), step[s], inv_step[s], offset[s], levels, surrogate));
       }
     }
   }
@@ -252,7 +271,9 @@ STABLEQAT_HD inline column_sums<E> column_tile_lane(column_tiling const& t, elem
 
 /// Stores a row tile's total (the sum over its lanes): grad_scale * total into
 /// dsteps[row] when the tile is the whole row, else into the partial sums.
-template <bool WithOffsets, class T>
+/// With a learnable parameter, its total goes unscaled to step_parameters[row]
+/// or to the partial sums likewise.
+template <bool WithOffsets, bool WithParameter, class T>
 STABLEQAT_HD inline void store_row_tile_sums(row_tiling const& t, gradient_buffers<T> const& g, std::size_t tile,
                                              term_sums total) noexcept {
   if (t.tiles_per_row == 1) {
@@ -260,16 +281,22 @@ STABLEQAT_HD inline void store_row_tile_sums(row_tiling const& t, gradient_buffe
     if constexpr (WithOffsets) {
       g.doffsets[tile] = static_cast<T>(g.grad_scale * total.offset);
     }
+    if constexpr (WithParameter) {
+      g.step_parameters[tile] = total.parameter;
+    }
   } else {
     g.partial_steps[tile] = total.step;
     if constexpr (WithOffsets) {
       g.partial_offsets[tile] = total.offset;
     }
+    if constexpr (WithParameter) {
+      g.partial_parameters[tile] = total.parameter;
+    }
   }
 }
 
 /// Stores a column tile's per-column totals (the sums over its row lanes).
-template <bool WithOffsets, class E, class T>
+template <bool WithOffsets, bool WithParameter, class E, class T>
 STABLEQAT_HD inline void store_column_tile_sums(column_tiling const& t, gradient_buffers<T> const& g,
                                                 std::size_t tile, unsigned column_lane,
                                                 column_sums<E> const& total) noexcept {
@@ -281,13 +308,33 @@ STABLEQAT_HD inline void store_column_tile_sums(column_tiling const& t, gradient
       if constexpr (WithOffsets) {
         g.doffsets[k] = static_cast<T>(g.grad_scale * total.column[e].offset);
       }
+      if constexpr (WithParameter) {
+        g.step_parameters[k] = total.column[e].parameter;
+      }
     } else {
       g.partial_steps[span.row_block * t.columns + k] = total.column[e].step;
       if constexpr (WithOffsets) {
         g.partial_offsets[span.row_block * t.columns + k] = total.column[e].offset;
       }
+      if constexpr (WithParameter) {
+        g.partial_parameters[span.row_block * t.columns + k] = total.column[e].parameter;
+      }
     }
   }
+}
+
+/// Thread `thread` of `threads` in the parameter pass: the sum, in increasing
+/// k, of steps[k] * step_parameters[k] for k = thread, thread + threads, ...
+/// (the block then adds the threads' sums in a fixed tree). The parameter's
+/// gradient is sum_k steps[k] * (sum of step k's terms): dy/dp = s * dL/dp.
+template <class T>
+STABLEQAT_HD inline double strided_parameter_sum(const double* step_parameters, const T* steps, std::size_t count,
+                                                 unsigned thread, unsigned threads) noexcept {
+  double sum = 0.0;
+  for (std::size_t k = thread; k < count; k += threads) {
+    sum += static_cast<double>(steps[k]) * step_parameters[k];
+  }
+  return sum;
 }
 
 }  // namespace stableqat::exec::cuda_detail

@@ -50,12 +50,17 @@ inline bool use_streaming_stores(E const* out, std::size_t numel) noexcept {
 
 /// Calls f(levels, kernel_options<stream, has_offsets>{}) with the grid's level
 /// map, so kernels are compiled per option and never branch on them per element
-/// (the streaming variant only when CanStream).
-template <real_scalar T, bool CanStream, class F>
+/// (the streaming variant only when CanStream). Grid kinds surrogate S is not
+/// defined on (the front-end refuses them, e.g. DSQ on the binary grid) get no
+/// kernels at all.
+template <real_scalar T, class S, bool CanStream, class F>
 void visit_options(grid const& g, bool has_offsets, bool stream, F&& f) {
   visit_kernel<T>(g, has_offsets, [&](auto const& levels, auto with_offsets) {
     constexpr bool offsets = decltype(with_offsets)::value;
-    if constexpr (CanStream) {
+    if constexpr (surrogate_needs_uniform_grid<S> &&
+                  !std::is_same_v<std::remove_cvref_t<decltype(levels)>, uniform_levels<T>>) {
+      return;
+    } else if constexpr (CanStream) {
       if (stream) {
         f(levels, kernel_options<true, offsets>{});
         return;
@@ -73,7 +78,7 @@ template <class Runner, real_scalar T, class E, class S>
 void run_forward(Runner const& runner, quantizer<T, S> const& q, forward_arguments<T, E> const& a) {
   const step_layout layout = q.layout();
   const bool stream = use_streaming_stores<T>(a.y.data(), a.x.size());
-  visit_options<T, can_stream<T, E>>(
+  visit_options<T, S, can_stream<T, E>>(
       q.grid(), a.has_offsets, stream,
       [&]<class Levels, bool Stream, bool Offsets>(Levels const& levels, kernel_options<Stream, Offsets>) {
         if (layout.step_per_column()) {
@@ -100,7 +105,7 @@ void run_backward(Runner const& runner, quantizer<T, S> const& q, backward_argum
   double* const parameters = P > 0 ? parameter_sums.data() : nullptr;
   const step_layout layout = q.layout();
   const bool stream = use_streaming_stores<T>(a.dx.data(), a.x.size());
-  visit_options<T, can_stream<T, E>>(
+  visit_options<T, S, can_stream<T, E>>(
       q.grid(), a.has_offsets, stream,
       [&]<class Levels, bool Stream, bool Offsets>(Levels const& levels, kernel_options<Stream, Offsets>) {
         if (layout.step_per_column()) {
