@@ -108,7 +108,7 @@ def fake_quantize_backward(dy: torch.Tensor, x: torch.Tensor, step: torch.Tensor
 
 def init_step(x: torch.Tensor, bits: int, *, grid: str = "signed", axis: Optional[int] = None,
               group_size: Optional[int] = None, rule: str = "official") -> torch.Tensor:
-    """Initial step(s) from data, one per step of the layout (a 1-D tensor, x's dtype).
+    """Initial step(s) from data, one per step of the layout (a 1-D tensor, x's dtype; float32 for 16-bit x).
 
     rule 'official' (the official StableQAT/ParetoQ code): mean|x| on the 1-bit
     grid, max|x| / max(qmax, 1) otherwise (max|x| for 2-bit signed, ternary and the

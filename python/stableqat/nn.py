@@ -15,6 +15,15 @@ DSQ_DEFAULT_ALPHA = 0.2
 #: pass: the op refuses alpha outside (0, 1), and near 1 d alpha's two terms cancel.
 DSQ_ALPHA_RANGE = (1e-3, 0.999)
 
+#: Weight dtypes the op stores in 16 bits and computes in float32: their step
+#: (and DSQ's alpha) must be float32 (a bfloat16 step would be a coarse, 8-bit-mantissa learnable).
+HALF_DTYPES = (torch.bfloat16, torch.float16)
+
+
+def step_dtype(weight_dtype: torch.dtype) -> torch.dtype:
+    """The dtype of a weight's step (and alpha): float32 for 16-bit weights, the weight's own otherwise."""
+    return torch.float32 if weight_dtype in HALF_DTYPES else weight_dtype
+
 
 class QuantLinear(nn.Linear):
     """nn.Linear whose weight is fake-quantized per output row with a learnable step.
@@ -32,6 +41,14 @@ class QuantLinear(nn.Linear):
     that range, as torch.clamp). For the other estimators ``weight_alpha`` is None.
     estimator 'ewgs' needs ``delta``; ``set_delta(d)`` changes it between steps.
     Scriptable with torch.jit.script.
+
+    A bfloat16 / float16 weight (``dtype=``, ``from_linear`` of a 16-bit layer,
+    or ``.to(torch.bfloat16)`` / ``.half()`` afterwards) keeps ``weight_step``
+    (and ``weight_alpha``) float32: the op computes the 16-bit weight in float32
+    and rounds the quantized weight and its gradient once to the weight's dtype.
+    16-bit weights support estimator 'ste' and 'stableqat' with harmonics=1.
+    (Debian's torch 1.13 has no float16 matmul on the CPU: a float16 layer's
+    ``quantized_weight()`` works there, its forward needs another device.)
     """
 
     bits: int
@@ -71,13 +88,30 @@ class QuantLinear(nn.Linear):
             if not DSQ_ALPHA_RANGE[0] <= initial <= DSQ_ALPHA_RANGE[1]:
                 raise ValueError(f"QuantLinear: alpha = {initial} is outside [{DSQ_ALPHA_RANGE[0]}, "
                                  f"{DSQ_ALPHA_RANGE[1]}] (DSQ's alpha lies in (0, 1))")
-            self.weight_alpha = nn.Parameter(torch.tensor(initial, device=device, dtype=dtype))
+            self.weight_alpha = nn.Parameter(torch.tensor(initial, device=device,
+                                                          dtype=step_dtype(self.weight.dtype)))
         else:
             if alpha is not None:
                 raise ValueError(f"QuantLinear: alpha applies to estimator='dsq', not {estimator!r}")
             self.register_parameter("weight_alpha", None)
-        self.weight_step = nn.Parameter(torch.empty(out_features, device=device, dtype=dtype))
+        self.weight_step = nn.Parameter(torch.empty(out_features, device=device, dtype=step_dtype(self.weight.dtype)))
         self.reset_step()
+
+    def _apply(self, fn):
+        # Module.to / .bfloat16() / .half() cast every floating parameter: a 16-bit
+        # weight gets back its float32 step and alpha (and their gradients), cast
+        # from the float32 originals (no 16-bit rounding in between), on fn's device.
+        originals = {name: (p.data, p.grad) for name in ("weight_step", "weight_alpha")
+                     if (p := getattr(self, name)) is not None}
+        super()._apply(fn)
+        wanted = step_dtype(self.weight.dtype)
+        for name, (data, grad) in originals.items():
+            param = getattr(self, name)
+            if param.dtype != wanted:
+                param.data = data.to(device=param.device, dtype=wanted)
+                if grad is not None and param.grad is not None:
+                    param.grad = grad.to(device=param.device, dtype=wanted)
+        return self
 
     def set_delta(self, delta: float) -> None:
         """EWGS: the delta of the following forward/backward passes (checked by the op)."""

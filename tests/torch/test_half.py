@@ -200,3 +200,88 @@ def test_every_kernel_module_gives_the_same_16bit_bits(tmp_path):
         for key, value in results[0].items():
             if key != "arch":  # forward and STE dx are exact in float: identical bits on every module
                 assert same(value, other[key]), (other["arch"], key)
+
+
+def test_quant_linear_bfloat16_is_the_float_computation_rounded_once():
+    """A bfloat16 QuantLinear: float32 step; quantized weight, weight.grad and
+    step.grad are the float32 computation on the bf16 weight, rounded once."""
+    torch.manual_seed(0)
+    layer = stableqat.QuantLinear(67, 9, bits=2, estimator="stableqat", dtype=torch.bfloat16)
+    assert layer.weight.dtype == torch.bfloat16 and layer.bias.dtype == torch.bfloat16
+    assert layer.weight_step.dtype == torch.float32
+    assert torch.equal(layer.weight_step, stableqat.init_step(layer.weight.float(), 2, axis=0))
+    x = data((5, 67), torch.bfloat16, seed=7, scale=1.0)
+    dy = data((5, 9), torch.bfloat16, seed=8, scale=1.0)
+
+    q = layer.quantized_weight()
+    q.retain_grad()
+    y = torch.nn.functional.linear(x, q, layer.bias)
+    y.backward(dy)
+    w32, s32 = layer.weight.detach().float(), layer.weight_step.detach()
+    q32 = stableqat.fake_quantize(w32, s32, 2, axis=0, estimator="stableqat")
+    assert q.dtype == torch.bfloat16 and same(q.detach(), q32.to(torch.bfloat16))
+    # y: torch's bf16 matmul on that weight; one bf16 rounding of the float result
+    # (plus float32 summation-order error) from the float computation.
+    y_ref = (x.double() @ q.detach().double().t() + layer.bias.detach().double())
+    bound = torch.finfo(torch.bfloat16).eps * y_ref.abs() + 1e-5 * (x.double().abs() @ q.detach().double().abs().t())
+    assert torch.all((y.detach().double() - y_ref).abs() <= bound)
+    dq = q.grad  # bf16 dL/dq from torch's matmul backward: the op's dy
+    dw32, ds32, _, _ = stableqat.fake_quantize_backward(dq.float(), w32, s32, 2, axis=0, estimator="stableqat")
+    assert layer.weight.grad.dtype == torch.bfloat16 and same(layer.weight.grad, dw32.to(torch.bfloat16))
+    assert layer.weight_step.grad.dtype == torch.float32 and torch.equal(layer.weight_step.grad, ds32)
+
+    # One SGD step: the step is updated in float32, the weight in bf16; dtypes stay.
+    step_before, weight_before = layer.weight_step.detach().clone(), layer.weight.detach().clone()
+    torch.optim.SGD(layer.parameters(), lr=0.01).step()
+    assert layer.weight_step.dtype == torch.float32 and layer.weight.dtype == torch.bfloat16
+    assert_sgd_update(layer.weight_step, step_before, ds32, 0.01)
+    assert_sgd_update(layer.weight, weight_before, layer.weight.grad, 0.01)
+    assert not torch.equal(layer.weight_step.detach(), step_before)
+
+
+def assert_sgd_update(param, before, grad, lr):
+    """param == before - lr * grad in param's dtype: within the two roundings
+    (of lr * grad and of the sum) torch's update may make in that dtype."""
+    want = before.double() - lr * grad.double()
+    eps = torch.finfo(param.dtype).eps
+    assert torch.all((param.detach().double() - want).abs() <= eps * (want.abs() + lr * grad.double().abs()))
+
+
+@pytest.mark.parametrize("dtype", HALF)
+def test_quant_linear_cast_to_16bit_keeps_a_float32_step(dtype):
+    """.to(bfloat16) / .half() of a float32 QuantLinear (or of a model after
+    quantize_model) keeps weight_step float32 with its exact values; float16's
+    quantized weight and gradients follow the same contract (torch 1.13 has no
+    float16 matmul on the CPU, so the layer's own forward is not run in float16)."""
+    model = torch.nn.Sequential(torch.nn.Linear(40, 6), torch.nn.ReLU(), torch.nn.Linear(6, 3))
+    assert stableqat.quantize_model(model, bits=2, estimator="ste", skip=()) == ["0", "2"]
+    layer = model[0]
+    with torch.no_grad():
+        layer.weight_step.mul_(1.0 + 2.0 ** -12)  # a value bf16/fp16 cannot hold
+    step32 = layer.weight_step.detach().clone()
+    model.to(dtype)
+    assert layer.weight.dtype == dtype and layer.weight_step.dtype == torch.float32
+    assert torch.equal(layer.weight_step.detach(), step32)
+    q = layer.quantized_weight()
+    w32 = layer.weight.detach().float()
+    assert same(q.detach(), stableqat.fake_quantize(w32, step32, 2, axis=0).to(dtype))
+    dq = data(tuple(q.shape), dtype, seed=9, scale=1.0)
+    q.backward(dq)
+    dw32, ds32, _, _ = stableqat.fake_quantize_backward(dq.float(), w32, step32, 2, axis=0)
+    assert same(layer.weight.grad, dw32.to(dtype)) and torch.equal(layer.weight_step.grad, ds32)
+    torch.optim.SGD(layer.parameters(), lr=0.1).step()
+    assert_sgd_update(layer.weight_step, step32, ds32, 0.1)
+    step_after = layer.weight_step.detach().clone()
+    # Back to float32: the step is cast as every parameter (it is float32 already).
+    model.float()
+    assert layer.weight.dtype == torch.float32 and torch.equal(layer.weight_step.detach(), step_after)
+
+
+def test_quant_linear_16bit_refuses_uncompiled_estimators_by_name():
+    layer = stableqat.QuantLinear(8, 4, bits=2, estimator="ewgs", delta=1e-3, dtype=torch.bfloat16)
+    with pytest.raises(NotImplementedError, match="estimator 'ewgs' is not compiled for bfloat16"):
+        layer(torch.zeros(2, 8, dtype=torch.bfloat16))
+    layer = stableqat.QuantLinear(8, 4, bits=2, estimator="dsq", dtype=torch.float16)
+    assert layer.weight_alpha.dtype == torch.float32
+    with pytest.raises(NotImplementedError, match="estimator 'dsq' is not compiled for float16"):
+        layer.quantized_weight()
