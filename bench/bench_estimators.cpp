@@ -33,9 +33,8 @@
 #include <stableqat/exec/simd.hpp>
 #include <stableqat/stableqat.hpp>
 
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
+#include "bench_context.hpp"
+
 
 namespace sq = stableqat;
 
@@ -75,14 +74,6 @@ struct buffers {
 buffers& data() {
   static buffers b;
   return b;
-}
-
-int parallel_threads() {
-#if defined(_OPENMP)
-  return omp_get_max_threads();
-#else
-  return 1;
-#endif
 }
 
 /// One training step's quantizer work: forward, then backward.
@@ -134,8 +125,7 @@ int main(int argc, char** argv) {
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) {
     return 1;
   }
-  benchmark::AddCustomContext("par_threads", std::to_string(parallel_threads()));
-  benchmark::AddCustomContext("simd_arch", sq::exec::simd_detail::arch::name());
+  stableqat_bench::add_machine_context();
   const sq::grid integer = sq::signed_grid(4);
   register_estimator("ste", integer, sq::ste{}, lsq_step);
   register_estimator("ste_again", integer, sq::ste{}, lsq_step);

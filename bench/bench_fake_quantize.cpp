@@ -32,9 +32,8 @@
 #include <stableqat/exec/simd.hpp>
 #include <stableqat/stableqat.hpp>
 
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
+#include "bench_context.hpp"
+
 
 namespace sq = stableqat;
 
@@ -43,14 +42,6 @@ namespace {
 constexpr std::size_t max_floats = std::size_t{1} << 24;
 constexpr std::size_t channel_inner = 512;
 constexpr std::size_t sizes[] = {std::size_t{1} << 12, std::size_t{1} << 18, max_floats};
-
-int parallel_threads() {
-#if defined(_OPENMP)
-  return omp_get_max_threads();
-#else
-  return 1;
-#endif
-}
 
 /// 64-byte aligned float buffer (streaming stores and full-width loads need
 /// alignment; PyTorch allocates tensors the same way).
@@ -234,9 +225,7 @@ int main(int argc, char** argv) {
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) {
     return 1;
   }
-  benchmark::AddCustomContext("par_threads", std::to_string(parallel_threads()));
-  benchmark::AddCustomContext("simd_arch", sq::exec::simd_detail::arch::name());
-  benchmark::AddCustomContext("simd_lanes_float", std::to_string(sq::exec::simd_detail::batch<float>::size));
+  stableqat_bench::add_machine_context();
   register_baselines();
   register_kernels("ste", sq::ste{});
   register_kernels("fourier1", sq::fourier_surrogate<1>{0.21});

@@ -30,43 +30,36 @@ endif
 
 .PHONY: bench bench-build bench-estimators
 
+# $(call run_benchmark,binary,filter,json): medians of interleaved repetitions, aggregates only.
+define run_benchmark
+	$(BENCH_BUILD)/bench/$(1) --benchmark_filter='$(2)' \
+	  --benchmark_repetitions=$(BENCH_REPETITIONS) --benchmark_min_time=$(BENCH_MIN_TIME) \
+	  --benchmark_enable_random_interleaving=true \
+	  --benchmark_report_aggregates_only=true --benchmark_out=$(3) --benchmark_out_format=json
+endef
+
 bench-build: deps
 	cmake --preset release -Wno-dev >/dev/null
 	cmake --build --preset release -j $(JOBS) --target bench_fake_quantize bench_fake_quantize_avx2 bench_estimators bench_export
 
 bench: bench-build ## build (release: -march=native and AVX2) and run the CPU benchmarks, then print both summary tables
-	$(BENCH_BUILD)/bench/bench_fake_quantize --benchmark_filter='$(BENCH_FILTER)' \
-	  --benchmark_repetitions=$(BENCH_REPETITIONS) --benchmark_min_time=$(BENCH_MIN_TIME) \
-	  --benchmark_enable_random_interleaving=true \
-	  --benchmark_report_aggregates_only=true --benchmark_out=$(BENCH_OUT) --benchmark_out_format=json
+	$(call run_benchmark,bench_fake_quantize,$(BENCH_FILTER),$(BENCH_OUT))
 	@echo
 	@bench/summarize.sh $(BENCH_OUT)
 	@echo
-	$(BENCH_BUILD)/bench/bench_estimators --benchmark_filter='$(BENCH_ESTIMATORS_FILTER)' \
-	  --benchmark_repetitions=$(BENCH_REPETITIONS) --benchmark_min_time=$(BENCH_MIN_TIME) \
-	  --benchmark_enable_random_interleaving=true \
-	  --benchmark_report_aggregates_only=true --benchmark_out=$(BENCH_OUT_ESTIMATORS) --benchmark_out_format=json
+	$(call run_benchmark,bench_estimators,$(BENCH_ESTIMATORS_FILTER),$(BENCH_OUT_ESTIMATORS))
 	@echo
 	@bench/summarize.sh $(BENCH_OUT_ESTIMATORS)
 	@echo
-	$(BENCH_BUILD)/bench/bench_fake_quantize_avx2 --benchmark_filter='$(BENCH_AVX2_FILTER)' \
-	  --benchmark_repetitions=$(BENCH_REPETITIONS) --benchmark_min_time=$(BENCH_MIN_TIME) \
-	  --benchmark_enable_random_interleaving=true \
-	  --benchmark_report_aggregates_only=true --benchmark_out=$(BENCH_OUT_AVX2) --benchmark_out_format=json
+	$(call run_benchmark,bench_fake_quantize_avx2,$(BENCH_AVX2_FILTER),$(BENCH_OUT_AVX2))
 	@echo
 	@echo "AVX2 build (-mavx2 -mfma -mno-avx512f):"
 	@bench/summarize.sh $(BENCH_OUT_AVX2)
-	$(BENCH_BUILD)/bench/bench_export --benchmark_filter='$(BENCH_FILTER)' \
-	  --benchmark_repetitions=$(BENCH_REPETITIONS) --benchmark_min_time=$(BENCH_MIN_TIME) \
-	  --benchmark_enable_random_interleaving=true --benchmark_report_aggregates_only=true \
-	  --benchmark_out=$(BENCH_BUILD)/bench/export_results.json --benchmark_out_format=json
+	$(call run_benchmark,bench_export,$(BENCH_FILTER),$(BENCH_BUILD)/bench/export_results.json)
 
 bench-estimators: deps ## build and run only bench_estimators (issue 12's efficiency table), then print its table
 	cmake --preset release -Wno-dev >/dev/null
 	cmake --build --preset release -j $(JOBS) --target bench_estimators
-	$(BENCH_BUILD)/bench/bench_estimators --benchmark_filter='$(BENCH_ESTIMATORS_FILTER)' \
-	  --benchmark_repetitions=$(BENCH_REPETITIONS) --benchmark_min_time=$(BENCH_MIN_TIME) \
-	  --benchmark_enable_random_interleaving=true \
-	  --benchmark_report_aggregates_only=true --benchmark_out=$(BENCH_OUT_ESTIMATORS) --benchmark_out_format=json
+	$(call run_benchmark,bench_estimators,$(BENCH_ESTIMATORS_FILTER),$(BENCH_OUT_ESTIMATORS))
 	@echo
 	@bench/summarize.sh $(BENCH_OUT_ESTIMATORS)

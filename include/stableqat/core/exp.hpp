@@ -18,7 +18,8 @@ namespace stableqat {
 
 namespace exp_detail {
 
-/// 2^n for an integer-valued n whose power is a normal number.
+/// p 2^n for an integer-valued n whose power is a normal number (NaN n: see
+/// the branches; the result is NaN wherever the callers below use it).
 template <class V>
 STABLEQAT_HD inline V ldexp_integer(V p, V n) noexcept {
   if constexpr (real_scalar<V>) {
@@ -30,6 +31,11 @@ STABLEQAT_HD inline V ldexp_integer(V p, V n) noexcept {
 #else
     return std::ldexp(p, static_cast<int>(n));
 #endif
+  } else if constexpr (sizeof(scalar_of_t<V>) == 4) {
+    // Float lanes convert with cvttps2dq on every x86 level (defined for NaN:
+    // 0x80000000); a NaN lane's power is then garbage, but every caller
+    // multiplies it by a polynomial of the same NaN, so the result is NaN.
+    return ldexp(p, to_int(n));  // xsimd, by ADL
   } else {
     // NaN lanes: converted as 0 (xsimd's double -> int64 path converts lane by
     // lane in C++, where NaN is undefined behaviour), then put back.

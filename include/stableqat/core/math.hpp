@@ -105,6 +105,16 @@ STABLEQAT_HD inline T floor(T v) noexcept {
 #endif
 }
 
+/// |v|, the scalar twin of xsimd::abs (both clear the sign bit: -0 -> +0, NaN stays NaN).
+template <real_scalar T>
+STABLEQAT_HD inline T abs(T v) noexcept {
+#if STABLEQAT_DEVICE_CODE
+  return ::fabs(v);
+#else
+  return std::fabs(v);
+#endif
+}
+
 /// Clamps v to [lo, hi] and lets NaN through unchanged (std::clamp and the SIMD
 /// min/max instructions disagree on NaN; comparisons with NaN are false here in
 /// every backend, so NaN stays NaN).

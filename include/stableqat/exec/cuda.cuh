@@ -145,7 +145,7 @@ void launch(const char* function, cuda_policy const& policy, quantizer<T, S> con
             <<<static_cast<unsigned>(plan.finalize_blocks), block_threads, 0, stream>>>(plan.partials, g);
         check_launch(function, "finalize_kernel");
       }
-      if constexpr (with_parameter) {
+      if (with_parameter && g.dparameter != nullptr) {
         parameter_kernel<T><<<1, block_threads, 0, stream>>>(plan.partials.steps, b.steps, g);
         check_launch(function, "parameter_kernel");
       }
@@ -207,19 +207,14 @@ struct backend<cuda_policy> {
   template <class E, real_scalar T, class S>
     requires storage_for<E, T>
   static void backward(cuda_policy const& policy, quantizer<T, S> const& q, backward_arguments<T, E> const& a) {
-    const cuda_detail::element_buffers<E, T> b{a.x.data(), a.dy.data(), a.dx.data(), a.steps.data(),
-                                               a.has_offsets ? a.offsets.data() : nullptr};
-    cuda_detail::gradient_buffers<T> g;
-    g.dsteps = a.dsteps.data();
-    g.doffsets = a.has_offsets ? a.doffsets.data() : nullptr;
-    g.grad_scale = a.grad_scale;
-    cuda_detail::launch<true>(backward_function, policy, q, a.x.size(), b, g, a.has_offsets);
+    backward(policy, q, a, std::span<T>());
   }
 
   /// Backward that also writes the gradient of the surrogate's learnable
   /// parameter: dparameters[0] = sum_k steps[k] * (sum over step k of the
   /// element terms), every sum in double in a fixed order (per tile, per step,
-  /// then over the steps in one block): the same bits on every run.
+  /// then over the steps in one block): the same bits on every run. An empty
+  /// span (surrogates without parameters) writes none.
   template <class E, real_scalar T, class S>
     requires storage_for<E, T>
   static void backward(cuda_policy const& policy, quantizer<T, S> const& q, backward_arguments<T, E> const& a,
@@ -231,7 +226,7 @@ struct backend<cuda_policy> {
     g.dsteps = a.dsteps.data();
     g.doffsets = a.has_offsets ? a.doffsets.data() : nullptr;
     g.grad_scale = a.grad_scale;
-    g.dparameter = dparameters.data();
+    g.dparameter = dparameters.empty() ? nullptr : dparameters.data();
     cuda_detail::launch<true>(backward_function, policy, q, a.x.size(), b, g, a.has_offsets);
   }
 

@@ -38,9 +38,10 @@ namespace stableqat {
 /// term; so it runs on uniform integer grids only. Backward calls return
 /// d alpha through fake_quantize_backward's `dparameters` argument.
 ///
-/// Evaluation: with y = k |d| and e = exp(-2y), sech^2 = 4e/(1 + e)^2 (no
-/// cancellation for small alpha, where sech^2 is small), and for d alpha
-/// tanh(y) = -expm1(-2y)/(2 + expm1(-2y)) (no cancellation near the thresholds).
+/// Evaluation: with y = k |d|, e = exp(-2y) and t = expm1(-2y) = e - 1 (one
+/// shared polynomial, core/exp.hpp), sech^2 = 4e/(1 + e)^2 (no cancellation for
+/// small alpha, where sech^2 is small), and for d alpha tanh(y) = -t/(1 + e)
+/// (no cancellation near the thresholds): one division for both.
 /// d alpha's two terms cancel as alpha -> 1 (k -> 0): its relative accuracy
 /// in float degrades there like 1/(1 - alpha).
 class dsq_surrogate {
@@ -138,13 +139,14 @@ class dsq_surrogate {
     using T = scalar_of_t<V>;
     const V half = V(T(0.5));
     const V d = select(r < V(T(0)), r + half, r - half);
-    const V magnitude = select(d < V(T(0)), -d, d);
+    const V magnitude = abs(d);
     const V minus_two_y = V(static_cast<T>(minus_two_k_)) * magnitude;  // -2 k |d|
-    // e^(-2y) and e^(-2y) - 1 from one polynomial, the same bits on every backend.
+    // e^(-2y) and e^(-2y) - 1 from one polynomial, the same bits on every backend;
+    // one division serves sech^2 and tanh (2 + t = 1 + e).
     const auto [e, t] = exp_and_expm1_nonpositive(minus_two_y);
-    const V one_plus_e = V(T(1)) + e;
-    const V sech2 = V(T(4)) * e / (one_plus_e * one_plus_e);
-    const V tanh_magnitude = -t / (V(T(2)) + t);
+    const V reciprocal = V(T(1)) / (V(T(1)) + e);
+    const V sech2 = V(T(4)) * e * (reciprocal * reciprocal);
+    const V tanh_magnitude = -t * reciprocal;
     const V tanh_kd = select(d < V(T(0)), -tanh_magnitude, tanh_magnitude);
     derivative_and_parameters<V, 1> out;
     out.derivative = V(static_cast<T>(half_scale_k_)) * sech2;
