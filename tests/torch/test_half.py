@@ -238,6 +238,16 @@ def test_quant_linear_bfloat16_is_the_float_computation_rounded_once():
     assert_sgd_update(layer.weight, weight_before, layer.weight.grad, 0.01)
     assert not torch.equal(layer.weight_step.detach(), step_before)
 
+    # Integer export of the bf16 layer: float32 steps; dequantized (float32 k s)
+    # and rounded to bf16 it is the layer's quantized weight, and it loads back.
+    exported = stableqat.export_quantized(torch.nn.Sequential(layer))["0"]
+    assert exported["step"].dtype == torch.float32
+    q = layer.quantized_weight().detach()
+    assert torch.equal(stableqat.dequantize_entry(exported).to(torch.bfloat16), q)
+    other = stableqat.QuantLinear(67, 9, bits=2, estimator="stableqat", dtype=torch.bfloat16)
+    assert stableqat.load_quantized(torch.nn.Sequential(other), {"0": exported}) == ["0"]
+    assert other.weight_step.dtype == torch.float32 and torch.equal(other.quantized_weight().detach(), q)
+
 
 def assert_sgd_update(param, before, grad, lr):
     """param == before - lr * grad in param's dtype: within the two roundings
