@@ -37,7 +37,7 @@ deps: ## install missing Debian packages (apt-get update once, then install)
 deps-fuzz: deps
 	$(call install_missing,$(DEB_PACKAGES_FUZZ))
 
-test: deps test-release test-portable ## build and run every test twice: -march=native and no arch flags
+test: deps test-release test-portable ## build and run every test (-march=native), then the library's tests again with no arch flags
 	@echo "make test: all test builds passed"
 
 test-release:
