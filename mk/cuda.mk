@@ -11,20 +11,14 @@ CUDA_ARCHITECTURES ?= 80;90
 # `make test` already builds and runs with the same flags: CI's `make cuda` is
 # then the nvcc half alone.
 CUDA_HOST_TESTS ?= ON
-ifeq ($(CUDA_HOST_TESTS),ON)
-CUDA_TARGETS := stableqat_cuda
-CUDA_CTEST_SELECT := -L cuda
-else
-CUDA_TARGETS := cuda_tests bench_cuda
-CUDA_CTEST_SELECT := -L cuda -LE host
-endif
 
 cuda: deps ## build the CUDA backend tests + benchmark with nvcc and run ctest -L cuda
 	@if [ -z "$(NVCC)" ]; then echo "make cuda: nvcc not found (install the CUDA toolkit or pass NVCC=...)"; exit 1; fi
 	cmake -S . -B $(CUDA_BUILD_DIR) -Wno-dev -DCMAKE_BUILD_TYPE=Release -DSTABLEQAT_WERROR=ON -DSTABLEQAT_NATIVE=ON \
-	  -DSTABLEQAT_CUDA=ON -DSTABLEQAT_TORCH=OFF -DCMAKE_CUDA_COMPILER=$(NVCC) "-DCMAKE_CUDA_ARCHITECTURES=$(CUDA_ARCHITECTURES)" >/dev/null
-	cmake --build $(CUDA_BUILD_DIR) -j $(JOBS) --target $(CUDA_TARGETS)
-	ctest --test-dir $(CUDA_BUILD_DIR) $(CUDA_CTEST_SELECT) --output-on-failure $(CTEST_ARGS)
+	  -DSTABLEQAT_CUDA=ON -DSTABLEQAT_TORCH=OFF -DCMAKE_CUDA_COMPILER=$(NVCC) "-DCMAKE_CUDA_ARCHITECTURES=$(CUDA_ARCHITECTURES)" \
+	  -DSTABLEQAT_CUDA_HOST_TESTS=$(CUDA_HOST_TESTS) >/dev/null
+	cmake --build $(CUDA_BUILD_DIR) -j $(JOBS) --target stableqat_cuda
+	ctest --test-dir $(CUDA_BUILD_DIR) -L cuda --output-on-failure $(CTEST_ARGS)
 
 bench-cuda: cuda ## run the CUDA benchmark (needs a GPU; prints the roofline fraction)
 	$(CUDA_BUILD_DIR)/bench/cuda/bench_cuda --benchmark_counters_tabular=true
