@@ -18,10 +18,11 @@ namespace stableqat {
 
 namespace exp_detail {
 
-/// p 2^n for an integer-valued n whose power is a normal number (NaN n: see
-/// the branches; the result is NaN wherever the callers below use it).
+/// 2^n for an integer-valued n whose power is a normal number (NaN n: see
+/// the branches; the result is NaN wherever the caller below uses it).
 template <class V>
-STABLEQAT_HD inline V ldexp_integer(V p, V n) noexcept {
+STABLEQAT_HD inline V power_of_two(V n) noexcept {
+  const V p = V(scalar_of_t<V>(1));
   if constexpr (real_scalar<V>) {
     if (!(n == n)) {
       return n;  // NaN x: converting NaN to int is undefined behaviour (found by the fuzzer)
@@ -113,17 +114,12 @@ STABLEQAT_HD inline exp_and_expm1<V> exp_and_expm1_nonpositive(V x) noexcept {
   const auto [n, r] = exp_detail::reduce(x);
   const V p = exp_detail::expm1_over_r(r);
   const V q = r * p;
-  const V two_to_n = exp_detail::ldexp_integer(V(T(1)), n);
+  const V two_to_n = exp_detail::power_of_two(n);
   const auto below = x < V(exp_detail::lower_limit<T>);
   return {select(below, V(T(0)), two_to_n * stableqat::fma(r, p, V(T(1)))),
           select(below, V(T(-1)), stableqat::fma(two_to_n, q, two_to_n - V(T(1))))};
 }
 
-/// exp(x) for x <= 0 (and NaN), within ~1 ulp of e^x: see exp_and_expm1_nonpositive.
-template <class V>
-STABLEQAT_HD inline V exp_nonpositive(V x) noexcept {
-  return exp_and_expm1_nonpositive(x).exp;
-}
 STABLEQAT_GCC_PR105593_POP
 
 }  // namespace stableqat
