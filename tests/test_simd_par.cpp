@@ -272,12 +272,14 @@ std::vector<sq::grid> all_grids() {
           sq::unsigned_grid(1), sq::unsigned_grid(4), sq::ternary_grid(), sq::integer_grid(-3, 5)};
 }
 
-/// Runs f(surrogate) for STE, the paper's one-harmonic surrogate and three harmonics.
+/// Runs f(surrogate) for STE, the paper's one-harmonic surrogate and three
+/// harmonics, with floats evaluated in float and (near the limit) in double.
 template <class F>
 void for_each_surrogate(F&& f) {
   f(sq::ste{});
   f(f1{0.21});
   f(f3::from_coefficients({0.2, -0.02, 0.005}));
+  f(f3{0.235});
 }
 
 }  // namespace
@@ -482,7 +484,8 @@ TEST_CASE("widen_traits: float batches evaluate fourier_surrogate<3> lane by lan
 #if defined(__SSE2__) || defined(_M_X64)
   CHECK(sq::exec::simd_detail::has_register_widening<sq::exec::simd_detail::arch>);
 #endif
-  const f3 s{0.21};
+  const f3 s{0.235};  // close to the validity limit: floats are evaluated in double (widened)
+  CHECK_FALSE(s.evaluates_float_in_float());
   std::mt19937_64 rng(7);
   std::uniform_real_distribution<float> r_dist(-0.5f, 0.5f);
   alignas(64) float r[B::size], g[B::size];

@@ -17,6 +17,7 @@
 //   s.round(v)                      (b)        round_half_even(v)           dsq_surrogate (ties down)
 //   s.inside(v, qmin, qmax)         (b)        qmin <= v && v <= qmax       dsq_surrogate
 //   S::consistent_step_term = true  (b)        LSQ's  level - v             dsq_surrogate: level - v*g
+//   s.visit_branch_free<T>(f)       (d)        f(s)                         fourier_surrogate<K >= 2>
 //
 // (a) Learnable parameters. The element returns, per parameter j,
 //     dy * dL/dp_j (zero outside the band), where L(v) is the soft level in step
@@ -31,6 +32,13 @@
 //     the binary and the stretched elastic grids (std::invalid_argument, "grid").
 // (c) A derivative that sees the upstream gradient dy (one element's dy, same
 //     value type as r).
+// (d) A surrogate whose g for element type T branches on something fixed at
+//     construction (fourier_surrogate<K>: float evaluated in float or in
+//     double) may call f with an equal surrogate, possibly of another type,
+//     whose g has that choice built in. exec::simd calls it once per row piece
+//     or column segment, so its vector loop holds one path: GCC keeps a
+//     loop-invariant branch inside a long loop, and both paths' registers
+//     and constants then share it.
 //
 // Every hook is a template over the value type V (float, double or a SIMD
 // batch) written with the shims of core/math.hpp, so one source serves every
@@ -38,6 +46,7 @@
 #pragma once
 
 #include <concepts>
+#include <utility>
 #include <cstddef>
 
 namespace stableqat {
@@ -110,6 +119,17 @@ concept dy_aware_surrogate = surrogate<S> && requires(S const& s, float f, doubl
   { s.derivative(f, f) } -> std::same_as<float>;
   { s.derivative(d, d) } -> std::same_as<double>;
 };
+
+/// Hook (d): f(v) with v = the branch-free variant of s for element type T
+/// (s.visit_branch_free<T>(f)), or f(s) when S has no such hook.
+template <class T, class S, class F>
+constexpr decltype(auto) with_branch_free_surrogate(S const& s, F&& f) {
+  if constexpr (requires { s.template visit_branch_free<T>(f); }) {
+    return s.template visit_branch_free<T>(std::forward<F>(f));
+  } else {
+    return std::forward<F>(f)(s);
+  }
+}
 
 /// True when S needs more from a backend than g(r) in the existing element
 /// loops: its own forward rounding, or parameter gradients to sum.

@@ -14,7 +14,28 @@
 
 namespace stableqat {
 
+template <int K>
+class fourier_surrogate;
+
 namespace fourier_detail {
+
+/// fourier_surrogate<K> (K >= 2) whose derivative() works in Working whatever
+/// evaluates_float_in_float() says: what fourier_surrogate<K>::visit_branch_free
+/// hands to a vector loop, so the loop has no branch between the two paths.
+/// (In GCC's flattened backward loop the branch alone, never taken the other
+/// way within a call, cost 40 % of K = 3's time on AVX2: both paths' registers
+/// and constants shared one loop.)
+template <int K, class Working>
+class fixed_precision : public fourier_surrogate<K> {
+ public:
+  constexpr explicit fixed_precision(fourier_surrogate<K> const& s) noexcept : fourier_surrogate<K>(s) {}
+
+  /// g(r), computed in Working (rounded once to r's type).
+  template <class V>
+  STABLEQAT_HD constexpr V derivative(V r) const noexcept {
+    return this->template derivative_in<Working>(r);
+  }
+};
 
 inline std::string surrogate_name(int k) {
   return "stableqat::fourier_surrogate<" + std::to_string(k) + ">";
@@ -46,11 +67,15 @@ inline std::string surrogate_name(int k) {
 /// g = ((1 - cA) + cA t) / ((1 + cA) - cA t), whose terms never cancel, in the
 /// working precision, with cA folded into E's coefficients at construction:
 /// a multiply, 4 (7) fmas, 2 fmas and one division per element. K >= 2 uses
-/// the Chebyshev (Clenshaw) recurrence for the odd harmonics in double
-/// precision, because in float the cancellation in 1 - c*S would cost up to
-/// ~50x the rounding error. Accuracy (docs/math.md, tested): at A = 0.21,
-/// float within 4e-7 (K = 1) and 1.2e-7 (K >= 2) relative, double within
-/// 1e-15 (K = 1) and 4e-15 (K = 2..4), over all of r in [-1/2, 1/2].
+/// the Chebyshev (Clenshaw) recurrence for the odd harmonics. A float argument
+/// is evaluated in float when the series is well enough conditioned
+/// (evaluates_float_in_float(): K <= 4 and float_condition() <= 128, e.g. the
+/// paper family at A = 0.21 for K = 2, 3, 4), else in double and rounded once.
+/// Accuracy (docs/math.md, tested): float within 4e-7 (K = 1), within
+/// 2 eps_float float_condition() <= 1.5e-5 on the float path of K >= 2
+/// (paper family at A = 0.21: 0.8e-6, 1.1e-6, 1.4e-6 measured for K = 2, 3, 4)
+/// and 1.2e-7 when evaluated in double; double within 1e-15 (K = 1) and 4e-15
+/// (K = 2..4, A = 0.21), over all of r in [-1/2, 1/2].
 template <int K>
 class fourier_surrogate {
   static_assert(K >= 0, "fourier_surrogate<K>: the harmonic count K must be >= 0");
@@ -120,9 +145,48 @@ class fourier_surrogate {
       return stableqat::fma(z, q, V(static_cast<T>(numerator_at_zero_))) /
              stableqat::fma(-z, q, V(static_cast<T>(denominator_at_zero_)));
     } else {
-      return evaluate_in_double(r, [this](auto r_double) { return this->rotated_ratio(r_double); });
+      if constexpr (std::is_same_v<T, float>) {
+        if (float_in_float_) {
+          return derivative_in<float>(r);
+        }
+      }
+      return derivative_in<double>(r);
     }
   }
+
+  /// Hook (d) of surrogates/concepts.hpp: calls f with a surrogate equal to
+  /// this one whose derivative() for element type T has the precision chosen
+  /// at construction (evaluates_float_in_float()) built in, so that a vector
+  /// loop holds one evaluation only. Only float with K >= 2 has a choice.
+  template <class T, class F>
+  constexpr decltype(auto) visit_branch_free(F&& f) const {
+    if constexpr (K >= 2 && std::is_same_v<T, float>) {
+      if (float_in_float_) {
+        return f(fourier_detail::fixed_precision<K, float>(*this));
+      }
+      return f(fourier_detail::fixed_precision<K, double>(*this));
+    } else {
+      return f(*this);
+    }
+  }
+
+  /// True when derivative() of a float (or a float batch) is computed in float:
+  /// always for K <= 1; for 2 <= K <= max_float_harmonics when
+  /// float_condition() <= max_float_condition. Otherwise in double, rounded once.
+  [[nodiscard]] constexpr bool evaluates_float_in_float() const noexcept { return float_in_float_; }
+
+  /// kappa = (1 + sum_k |c a_k| (2k+1)^2) / (1 - max|c S|): how much float's
+  /// rounding of u = cos(pi r) and of Clenshaw's sums (the first term; Markov's
+  /// bound on |d(cS)/du|) is amplified by the cancellation in 1 - cS (the
+  /// second). On the float path the relative error of g is within
+  /// 2 eps_float kappa (measured at most 1.45 eps_float kappa over random
+  /// series, tests/test_fourier_surrogate.cpp). 0 for K <= 1.
+  [[nodiscard]] constexpr double float_condition() const noexcept { return float_condition_; }
+
+  /// Largest K evaluated in float (Clenshaw's error grows with K).
+  static constexpr int max_float_harmonics = 4;
+  /// Largest float_condition() evaluated in float: 2 eps_float 128 = 1.5e-5.
+  static constexpr double max_float_condition = 128.0;
 
   /// The coefficients a_k.
   [[nodiscard]] constexpr std::array<double, static_cast<std::size_t>(K)> coefficients() const noexcept {
@@ -195,6 +259,15 @@ class fourier_surrogate {
     constexpr auto taylor = fourier_detail::one_minus_cos_over_z_taylor<16>();
     folded_float_ = fourier_detail::scaled_coefficients<float>(ca0, fourier_detail::economized<folded_terms<float>>(taylor));
     folded_double_ = fourier_detail::scaled_coefficients<double>(ca0, fourier_detail::economized<folded_terms<double>>(taylor));
+    if constexpr (K >= 2) {
+      long double markov = 1.0L;
+      for (std::size_t k = 0; k != a.size(); ++k) {
+        const long double n = static_cast<long double>(2 * k + 1);
+        markov += fourier_detail::sqrt2_pi * n * n * (a[k] < 0 ? -static_cast<long double>(a[k]) : static_cast<long double>(a[k]));
+      }
+      float_condition_ = static_cast<double>(markov / (1.0L - fourier_detail::rotated_series_reach<K>(extremes)));
+      float_in_float_ = K <= max_float_harmonics && float_condition_ <= max_float_condition;
+    }
     numerator_at_zero_ = static_cast<double>(1.0L - ca0);
     denominator_at_zero_ = static_cast<double>(1.0L + ca0);
     min_derivative_ = static_cast<double>((1.0L - extremes.max_value) / (1.0L + extremes.max_value));
@@ -203,32 +276,53 @@ class fourier_surrogate {
 
   // g = (1 - c S) / (1 + c S) with S by Clenshaw on T_{2k+1}(u), u = cos(pi r):
   // odd Chebyshev polynomials obey T_{n+2} = 2 T_2(u) T_n - T_{n-2}, T_{-1} = T_1 = u.
+  // W is double (or a double batch), or float on the float path.
   template <class W>
   STABLEQAT_HD constexpr W rotated_ratio(W r) const noexcept {
+    using WT = scalar_of_t<W>;
     // u = cos(pi r) = 1 - z E(z) through one explicit fma: written as 1 - t,
     // GCC fuses E * z into it or not depending on inlining and -O level, and
     // the cancellation in 1 - c S below turns that into several ulp.
-    constexpr auto one_minus_cos_over_z = fourier_detail::scaled_coefficients<double>(
-        1.0L, fourier_detail::economized<folded_terms<double>>(fourier_detail::one_minus_cos_over_z_taylor<16>()));
+    constexpr auto one_minus_cos_over_z = fourier_detail::scaled_coefficients<WT>(
+        1.0L, fourier_detail::economized<folded_terms<WT>>(fourier_detail::one_minus_cos_over_z_taylor<16>()));
     const W z = r * r;
-    const W u = stableqat::fma(-fourier_detail::horner(z, one_minus_cos_over_z), z, W(1.0));
-    const W two_t2 = stableqat::fma(W(4.0) * u, u, W(-2.0));  // 2 T_2(u) = 2 cos(2 pi r)
+    const W u = stableqat::fma(-fourier_detail::horner(z, one_minus_cos_over_z), z, W(WT(1)));
+    const W two_t2 = stableqat::fma(W(WT(4)) * u, u, W(WT(-2)));  // 2 T_2(u) = 2 cos(2 pi r)
     // The first two steps start from b = 0, where fma(x, 0, s - 0) = s exactly: skipped.
-    W b1 = W(scaled_[K - 1]);
-    W b2 = W(0.0);
+    W b1 = W(scaled<WT>(K - 1));
+    W b2 = W(WT(0));
     if constexpr (K >= 2) {
       b2 = b1;
-      b1 = stableqat::fma(two_t2, b2, W(scaled_[K - 2]));
+      b1 = stableqat::fma(two_t2, b2, W(scaled<WT>(K - 2)));
     }
     for (int k = K - 3; k >= 0; --k) {
-      const W b0 = stableqat::fma(two_t2, b1, W(scaled_[k]) - b2);
+      const W b0 = stableqat::fma(two_t2, b1, W(scaled<WT>(k)) - b2);
       b2 = b1;
       b1 = b0;
     }
     // c S = u (b1 - b2); 1 -/+ c S through the fma shim so compiler contraction
     // (GCC fuses `1 - u*d` under -march=native, clang does not) cannot change the bits.
     const W d = b1 - b2;
-    return stableqat::fma(-u, d, W(1.0)) / stableqat::fma(u, d, W(1.0));
+    return stableqat::fma(-u, d, W(WT(1))) / stableqat::fma(u, d, W(WT(1)));
+  }
+
+  template <int, class>
+  friend class fourier_detail::fixed_precision;
+
+  // g of K >= 2 computed in Working (float: only for float r), rounded once.
+  template <class Working, class V>
+  STABLEQAT_HD constexpr V derivative_in(V r) const noexcept {
+    if constexpr (std::is_same_v<Working, float>) {
+      return rotated_ratio(r);
+    } else {
+      return evaluate_in_double(r, [this](auto r_double) { return this->rotated_ratio(r_double); });
+    }
+  }
+
+  // c a_k in the working type (float: the double value rounded once).
+  template <class WT>
+  STABLEQAT_HD constexpr WT scaled(int k) const noexcept {
+    return static_cast<WT>(scaled_[k]);
   }
 
   template <class T>
@@ -253,6 +347,8 @@ class fourier_surrogate {
   double denominator_at_zero_ = 1.0;  // 1 + c a_0
   double min_derivative_ = 1.0;
   double max_derivative_ = 1.0;
+  double float_condition_ = 0.0;
+  bool float_in_float_ = true;  // see evaluates_float_in_float()
 };
 
 /// The straight-through estimator, g = 1: the zero-harmonic member of the family.

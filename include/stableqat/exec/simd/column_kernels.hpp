@@ -73,19 +73,21 @@ template <bool Stream, bool WithOffsets, class T, class E, class Levels, class S
 void backward_column_segment(E const* x, E const* dy, E* dx, std::size_t begin, std::size_t n,
                              column_parameters<T, WithOffsets> const& c, Levels const& levels, S const& surrogate,
                              double* step_sums, double* offset_sums, double* parameter_sums) noexcept {
-  transform<T>(begin, n, [&]<class V>(std::size_t i, auto) {
-    const auto g = fake_quantize_backward_element(load<V>(x + i), load<V>(dy + i), load<V>(c.inv_step + i),
-                                                  c.template offset_at<V>(i), levels, surrogate);
-    store<Stream>(dx + i, g.dx);
-    add_lanes_to<T>(step_sums + i, g.dstep);
-    if constexpr (WithOffsets) {
-      add_lanes_to<T>(offset_sums + i, g.doffset);
-    }
-    if constexpr (surrogate_parameter_count<S> > 0) {
-      add_lanes_to<T>(parameter_sums + i, g.dparameters[0]);
-    } else {
-      (void)parameter_sums;
-    }
+  with_branch_free_surrogate<T>(surrogate, [&](auto const& variant) {
+    transform<T>(begin, n, [&]<class V>(std::size_t i, auto) {
+      const auto g = fake_quantize_backward_element(load<V>(x + i), load<V>(dy + i), load<V>(c.inv_step + i),
+                                                    c.template offset_at<V>(i), levels, variant);
+      store<Stream>(dx + i, g.dx);
+      add_lanes_to<T>(step_sums + i, g.dstep);
+      if constexpr (WithOffsets) {
+        add_lanes_to<T>(offset_sums + i, g.doffset);
+      }
+      if constexpr (surrogate_parameter_count<S> > 0) {
+        add_lanes_to<T>(parameter_sums + i, g.dparameters[0]);
+      } else {
+        (void)parameter_sums;
+      }
+    });
   });
 }
 

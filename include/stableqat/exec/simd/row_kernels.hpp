@@ -49,17 +49,20 @@ term_sums backward_row_piece(E const* x, E const* dy, E* dx, std::size_t begin, 
                              Offset offset, Levels const& levels_in, S const& surrogate_in) noexcept {
   // Local copies: the compiler can then prove that the dx stores do not change
   // them and hoists the broadcasts of grid bounds and surrogate coefficients.
+  // One loop per branch-free variant of the surrogate (hook (d)).
   const Levels levels = levels_in;
-  const S surrogate = surrogate_in;
   const T inv_step = T(1) / step;
-  piece_sums<T, WithOffsets, (surrogate_parameter_count<S> > 0)> sums;
-  transform<T>(begin, n, [&]<class V>(std::size_t i, auto slot) {
-    const auto g = fake_quantize_backward_element(load<V>(x + i), load<V>(dy + i), V(inv_step),
-                                                  broadcast_offset<V>(offset), levels, surrogate);
-    store<Stream>(dx + i, g.dx);
-    sums.add(slot, g);
+  return with_branch_free_surrogate<T>(surrogate_in, [&](auto const& variant) {
+    const auto surrogate = variant;
+    piece_sums<T, WithOffsets, (surrogate_parameter_count<S> > 0)> sums;
+    transform<T>(begin, n, [&]<class V>(std::size_t i, auto slot) {
+      const auto g = fake_quantize_backward_element(load<V>(x + i), load<V>(dy + i), V(inv_step),
+                                                    broadcast_offset<V>(offset), levels, surrogate);
+      store<Stream>(dx + i, g.dx);
+      sums.add(slot, g);
+    });
+    return sums.total();
   });
-  return sums.total();
 }
 
 /// Forward over a row_plan (a chunk_loop): chunk c runs independently of every other chunk.

@@ -20,6 +20,7 @@
 
 #include <xsimd/xsimd.hpp>
 
+#include "../../core/config.hpp"
 #include "../../core/half.hpp"
 #include "../storage.hpp"
 #include "x86_registers.hpp"
@@ -129,6 +130,9 @@ inline void narrow_u16(void* p, u32_batch<A> const& v) noexcept {
 
 }  // namespace storage_detail
 
+// _mm512_cvtph_ps / _mm512_cvtps_ph: GCC 12's false -Wuninitialized (core/config.hpp).
+STABLEQAT_GCC_PR105593_PUSH
+
 /// A float batch of the elements at p (exact widening, core/half.hpp).
 template <class A, host_half_storage E>
 inline xsimd::batch<float, A> load_storage(E const* p) noexcept {
@@ -186,5 +190,7 @@ inline void store_storage(E* p, xsimd::batch<float, A> const& v) noexcept {
     storage_detail::store_by_lanes<A>(p, v);
   }
 }
+
+STABLEQAT_GCC_PR105593_POP
 
 }  // namespace stableqat::exec::simd_detail
