@@ -11,7 +11,7 @@ DEB_PACKAGES := make cmake g++ pkg-config libeigen3-dev libxsimd-dev xtl-dev doc
 # Extra packages for sanitizers and fuzzing (clang's libFuzzer runtime).
 DEB_PACKAGES_FUZZ := clang libclang-rt-14-dev
 
-.PHONY: help deps deps-fuzz test test-release test-portable demo build-release bench docs clean
+.PHONY: help deps deps-fuzz test test-release test-portable test-avx2 demo build-release bench docs clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -37,7 +37,7 @@ deps: ## install missing Debian packages (apt-get update once, then install)
 deps-fuzz: deps
 	$(call install_missing,$(DEB_PACKAGES_FUZZ))
 
-test: deps test-release test-portable ## build and run every test (-march=native), then the library's tests again with no arch flags
+test: deps test-release test-portable test-avx2 ## build and run every test (-march=native), then the library's tests with no arch flags and with AVX2
 	@echo "make test: all test builds passed"
 
 test-release:
@@ -49,6 +49,15 @@ test-portable:
 	cmake --preset portable -Wno-dev >/dev/null
 	cmake --build --preset portable -j $(JOBS)
 	ctest --preset portable -j $(JOBS) $(CTEST_ARGS)
+
+# The AVX2 code path (8 float lanes, no mask registers) on a machine of any
+# x86 level that has AVX2 + FMA: on an AVX-512 machine the native build never runs it.
+test-avx2: deps ## the library's tests built with -mavx2 -mfma -mno-avx512f (skipped on a CPU without AVX2/FMA)
+	@if grep -qw avx2 /proc/cpuinfo && grep -qw fma /proc/cpuinfo; then \
+	  cmake --preset avx2 -Wno-dev >/dev/null && \
+	  cmake --build --preset avx2 -j $(JOBS) && \
+	  ctest --preset avx2 -j $(JOBS) $(CTEST_ARGS); \
+	else echo "test-avx2: skipped: this CPU has no AVX2 + FMA"; fi
 
 build-release: deps
 	cmake --preset release -Wno-dev >/dev/null

@@ -80,6 +80,26 @@ inline void add_lanes_to(double* sums, V const& v) noexcept {
   }
 }
 
+/// v, pinned as the rounded value it is: the compiler may not fuse it into the
+/// addition that follows. Without the pin GCC contracts `sum += dy * term`
+/// (the element's product, then the block sum) into one FMA in some
+/// instantiations of a kernel and not in others: with -mavx2 -mfma (no F16C)
+/// the float and the float16-storage kernels summed different terms, and their
+/// step sums differed in the last bits. Pinned, every batch term is the
+/// element's rounded product, the same value exec::seq adds. An empty asm with
+/// the register as in-out operand: no instruction is emitted.
+template <class B>
+inline B pinned(B v) noexcept {
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#if defined(__AVX512F__)
+  __asm__("" : "+v"(v.data));
+#else
+  __asm__("" : "+x"(v.data));
+#endif
+#endif
+  return v;
+}
+
 /// The step (and, WithOffsets, offset; WithParameter, the learnable
 /// parameter's) terms of one row piece, fed by a transform() op: scalar terms
 /// straight into double; batch terms into two interleaved T accumulators per
@@ -100,12 +120,12 @@ class piece_sums {
         edges_.parameter += static_cast<double>(g.dparameters[0]);
       }
     } else {
-      step_.template get<K>() += g.dstep;
+      step_.template get<K>() += pinned(g.dstep);
       if constexpr (WithOffsets) {
-        offset_.template get<K>() += g.doffset;
+        offset_.template get<K>() += pinned(g.doffset);
       }
       if constexpr (WithParameter) {
-        parameter_.template get<K>() += g.dparameters[0];
+        parameter_.template get<K>() += pinned(g.dparameters[0]);
       }
       ++pending_;
       if (K == 1 && pending_ == block_batches) {  // blocks hold whole pairs
