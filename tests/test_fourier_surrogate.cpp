@@ -167,19 +167,23 @@ struct error_table {
 };
 error_table table;
 
+// max|cS| from the extremes of g over r (g = (1 - x)/(1 + x) gives x = cS back).
+long double max_cs_of(std::array<long double, 2> const& g_extremes) {
+  return std::fmax(std::fabs((1.0L - g_extremes[0]) / (1.0L + g_extremes[0])),
+                   std::fabs((1.0L - g_extremes[1]) / (1.0L + g_extremes[1])));
+}
+
 // The float path of K >= 2 (docs/math.md): kappa = (1 + sum_k |c a_k| (2k+1)^2)
-// / (1 - max|cS|), from the coefficients and the brute-force extremes of g
-// (g = (1 - x)/(1 + x) gives x = cS back); floats are evaluated in float when
-// K <= 4 and kappa <= 128, with relative error within 2 eps_float kappa.
+// / (1 - max|cS|), from the coefficients and the brute-force extremes of g;
+// floats are evaluated in float when K <= 4 and kappa <= 128, with relative
+// error within 2 eps_float kappa.
 long double float_condition(long_coefficients const& a, std::array<long double, 2> const& g_extremes) {
   long double markov = 1.0L;
   for (std::size_t k = 0; k < a.size(); ++k) {
     const auto n = static_cast<long double>(2 * k + 1);
     markov += reference::c * n * n * std::fabs(a[k]);
   }
-  const long double reach = std::fmax(std::fabs((1.0L - g_extremes[0]) / (1.0L + g_extremes[0])),
-                                      std::fabs((1.0L - g_extremes[1]) / (1.0L + g_extremes[1])));
-  return markov / (1.0L - reach);
+  return markov / (1.0L - max_cs_of(g_extremes));
 }
 
 // The documented float bound of f: 4e-7 for K = 1 and for K >= 2 evaluated in
@@ -532,8 +536,7 @@ TEST_CASE("fourier_surrogate: the float path of K >= 2 keeps 2 eps_float kappa o
     long double l1 = 0.0L;
     for (long double v : small) l1 += std::fabs(v);
     for (long double& v : small) v *= 0.1L / (reference::c * l1);
-    const auto e = brute_force_extremes(small);
-    const long double reach = std::fmax(std::fabs((1.0L - e[0]) / (1.0L + e[0])), std::fabs((1.0L - e[1]) / (1.0L + e[1])));
+    const long double reach = max_cs_of(brute_force_extremes(small));
     const long double scale = 0.1L / (reference::c * l1) * static_cast<long double>(reach_of(rng)) / reach;
     for (double& v : a) v = static_cast<double>(static_cast<long double>(v) * scale);
     const auto f = sq::fourier_surrogate<K>::from_coefficients(a);

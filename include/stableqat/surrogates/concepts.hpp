@@ -46,8 +46,8 @@
 #pragma once
 
 #include <concepts>
-#include <utility>
 #include <cstddef>
+#include <utility>
 
 namespace stableqat {
 

@@ -73,7 +73,7 @@ inline std::string surrogate_name(int k) {
 /// paper family at A = 0.21 for K = 2, 3, 4), else in double and rounded once.
 /// Accuracy (docs/math.md, tested): float within 4e-7 (K = 1), within
 /// 2 eps_float float_condition() <= 1.5e-5 on the float path of K >= 2
-/// (paper family at A = 0.21: 0.8e-6, 1.1e-6, 1.4e-6 measured for K = 2, 3, 4)
+/// (paper family at A = 0.21: 0.75e-6, 1.07e-6, 1.23e-6 measured for K = 2, 3, 4)
 /// and 1.2e-7 when evaluated in double; double within 1e-15 (K = 1) and 4e-15
 /// (K = 2..4, A = 0.21), over all of r in [-1/2, 1/2].
 template <int K>
@@ -146,7 +146,7 @@ class fourier_surrogate {
              stableqat::fma(-z, q, V(static_cast<T>(denominator_at_zero_)));
     } else {
       if constexpr (std::is_same_v<T, float>) {
-        if (float_in_float_) {
+        if (evaluates_float_in_float()) {
           return derivative_in<float>(r);
         }
       }
@@ -161,7 +161,7 @@ class fourier_surrogate {
   template <class T, class F>
   constexpr decltype(auto) visit_branch_free(F&& f) const {
     if constexpr (K >= 2 && std::is_same_v<T, float>) {
-      if (float_in_float_) {
+      if (evaluates_float_in_float()) {
         return f(fourier_detail::fixed_precision<K, float>(*this));
       }
       return f(fourier_detail::fixed_precision<K, double>(*this));
@@ -173,7 +173,9 @@ class fourier_surrogate {
   /// True when derivative() of a float (or a float batch) is computed in float:
   /// always for K <= 1; for 2 <= K <= max_float_harmonics when
   /// float_condition() <= max_float_condition. Otherwise in double, rounded once.
-  [[nodiscard]] constexpr bool evaluates_float_in_float() const noexcept { return float_in_float_; }
+  [[nodiscard]] STABLEQAT_HD constexpr bool evaluates_float_in_float() const noexcept {
+    return K <= max_float_harmonics && float_condition_ <= max_float_condition;  // K <= 1: condition 0
+  }
 
   /// kappa = (1 + sum_k |c a_k| (2k+1)^2) / (1 - max|c S|): how much float's
   /// rounding of u = cos(pi r) and of Clenshaw's sums (the first term; Markov's
@@ -263,10 +265,9 @@ class fourier_surrogate {
       long double markov = 1.0L;
       for (std::size_t k = 0; k != a.size(); ++k) {
         const long double n = static_cast<long double>(2 * k + 1);
-        markov += fourier_detail::sqrt2_pi * n * n * (a[k] < 0 ? -static_cast<long double>(a[k]) : static_cast<long double>(a[k]));
+        markov += fourier_detail::sqrt2_pi * n * n * static_cast<long double>(a[k] < 0 ? -a[k] : a[k]);
       }
       float_condition_ = static_cast<double>(markov / (1.0L - fourier_detail::rotated_series_reach<K>(extremes)));
-      float_in_float_ = K <= max_float_harmonics && float_condition_ <= max_float_condition;
     }
     numerator_at_zero_ = static_cast<double>(1.0L - ca0);
     denominator_at_zero_ = static_cast<double>(1.0L + ca0);
@@ -347,8 +348,7 @@ class fourier_surrogate {
   double denominator_at_zero_ = 1.0;  // 1 + c a_0
   double min_derivative_ = 1.0;
   double max_derivative_ = 1.0;
-  double float_condition_ = 0.0;
-  bool float_in_float_ = true;  // see evaluates_float_in_float()
+  double float_condition_ = 0.0;  // kappa; 0 for K <= 1
 };
 
 /// The straight-through estimator, g = 1: the zero-harmonic member of the family.
