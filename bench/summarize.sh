@@ -46,6 +46,7 @@ function ratio(a, b) { return (a > 0 && b > 0) ? sprintf("%.2f", a / b) : "-" }
 /"load_avg":/    { load = value($0); gsub(/[\[\]]/, "", load); gsub(/,/, " ", load) }
 /"par_threads":/ { par_threads = value($0) }
 /"simd_arch":/   { arch = value($0) }
+/"cpu":/         { cpu = value($0) }
 
 /"run_name":/       { name = value($0); sub(/\/real_time$/, "", name) }
 /"run_type":/       { type = value($0) }
@@ -110,6 +111,7 @@ function efficiency_table(   nest, est, label, lay, layout, g, n, p, pol, ste, r
 END {
   printf "Run: %s on %s (%s CPUs, %s MHz nominal), load average %s; simd = %s, par = %s threads.\n", \
          date, host, cpus, mhz, load, arch, par_threads
+  if (cpu != "") printf "CPU: %s.\n", cpu
   if (clock == "cpu_time") printf "Times and ratios from CPU time (--cpu-time), not wall-clock; GB/s columns are wall-clock.\n"
   for (key in seen) { split(key, kp, SUBSEP); if (kp[1] == "fwd" || kp[1] == "bwd") have_directions = 1 }
   if (have_directions) {

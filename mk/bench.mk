@@ -63,3 +63,20 @@ bench-estimators: deps ## build and run only bench_estimators (issue 12's effici
 	$(call run_benchmark,bench_estimators,$(BENCH_ESTIMATORS_FILTER),$(BENCH_OUT_ESTIMATORS))
 	@echo
 	@bench/summarize.sh $(BENCH_OUT_ESTIMATORS)
+
+# Instruction-level model of the backward hot loops (issues 12 and 15): llvm-mca
+# on exec::simd's per-row backward loop of every estimator, native and AVX2
+# builds, for the Zen 4 / Zen 3 / Intel models; no benchmark runs, seconds.
+# Needs Debian's llvm-19 (its llvm-mca knows znver4): make deps-model.
+MODEL_CPUS_NATIVE ?= znver4 skylake-avx512
+MODEL_CPUS_AVX2 ?= znver3 znver4 haswell
+.PHONY: deps-model bench-model
+deps-model: deps
+	$(call install_missing,llvm-19)
+
+bench-model: deps-model ## llvm-mca model of each estimator's backward pair loop (native and AVX2 builds)
+	cmake --preset release -Wno-dev >/dev/null
+	cmake --build --preset release -j $(JOBS) --target bench_hot_loops bench_hot_loops_avx2
+	@/usr/bin/env python3 bench/hot_loop_model.py $(BENCH_BUILD)/bench/CMakeFiles/bench_hot_loops.dir/hot_loops.cpp.o $(MODEL_CPUS_NATIVE)
+	@echo
+	@/usr/bin/env python3 bench/hot_loop_model.py $(BENCH_BUILD)/bench/CMakeFiles/bench_hot_loops_avx2.dir/hot_loops.cpp.o $(MODEL_CPUS_AVX2)

@@ -13,6 +13,7 @@
 #include <random>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <stableqat/stableqat.hpp>
@@ -129,6 +130,52 @@ TEST_CASE_TEMPLATE("DSQ on exec::simd and exec::par equals exec::seq (forward bi
                     (std::size_t{1} << 20) + 3, "dsq per_tensor 1M");
   check_against_seq(sq::quantizer<T, sq::dsq_surrogate>{sq::signed_grid(3), sq::dsq_surrogate{0.3}, sq::per_column(96)},
                     96 * 4001, "dsq per_column 384k");
+}
+
+// Hook (d) of dsq_surrogate: exec::simd's loops get the exponential without
+// its lower-limit clamp exactly when -2 k |d| >= -k cannot reach the limit
+// (k <= 80 in float, 700 in double), and there it must give the clamped
+// evaluation's bits, scalar and batch, over all of r in (-1/2, 1/2].
+TEST_CASE_TEMPLATE("dsq_surrogate hook (d): the unclamped exponential where chosen, with the clamped one's bits", T,
+                   float, double) {
+  using batch = xsimd::batch<T>;
+  constexpr std::size_t lanes = batch::size;
+  const long double limit = sizeof(T) == 4 ? 80.0L : 700.0L;
+  // alpha = 2 / (e^k + 1) for k just inside and just outside the limit, and usual alphas.
+  const auto alpha_of_k = [](long double k) { return static_cast<double>(2.0L / (std::exp(k) + 1.0L)); };
+  const double alphas[] = {0.9, 0.2, 0.05, alpha_of_k(limit - 0.5L), alpha_of_k(limit + 0.5L)};
+  std::vector<T> rs;
+  for (int i = -2000; i <= 2000; ++i) rs.push_back(static_cast<T>(i) / T(4000));  // (-1/2, 1/2] and 0
+  rs.front() = std::nextafter(T(-0.5), T(0));
+  rs.insert(rs.end(), {T(-0.0), std::numeric_limits<T>::min(), -std::numeric_limits<T>::min(),
+                       std::nextafter(T(0.5), T(0)), std::numeric_limits<T>::quiet_NaN()});
+  while (rs.size() % lanes != 0) rs.push_back(T(0.25));
+  for (const double alpha : alphas) {
+    CAPTURE(alpha);
+    const sq::dsq_surrogate s{alpha};
+    const bool expect_unclamped = static_cast<long double>(s.sharpness()) <= limit;
+    std::size_t mismatch = 0;
+    bool unclamped = false;
+    s.template visit_branch_free<T>([&](auto const& variant) {
+      unclamped = std::is_same_v<std::decay_t<decltype(variant)>, sq::dsq_detail::unclamped_exponential>;
+      for (std::size_t i = 0; i < rs.size(); i += lanes) {
+        const auto packed = variant.derivative_with_parameters(batch::load_unaligned(rs.data() + i));
+        alignas(64) T g[lanes], p[lanes];
+        packed.derivative.store_aligned(g);
+        packed.parameters[0].store_aligned(p);
+        for (std::size_t l = 0; l < lanes; ++l) {
+          const auto clamped = s.derivative_with_parameters(rs[i + l]);
+          const auto scalar = variant.derivative_with_parameters(rs[i + l]);
+          mismatch += !reference::same_bits(clamped.derivative, g[l]) + !reference::same_bits(clamped.parameters[0], p[l]) +
+                      !reference::same_bits(clamped.derivative, scalar.derivative) +
+                      !reference::same_bits(clamped.parameters[0], scalar.parameters[0]);
+        }
+      }
+      return 0;
+    });
+    CHECK(unclamped == expect_unclamped);
+    CHECK(mismatch == 0);
+  }
 }
 
 // DSQ's e^(-2y) and e^(-2y) - 1 (core/exp.hpp) against long double over the

@@ -57,11 +57,14 @@ struct reduced_argument {
   V r;
 };
 
-template <class V>
+template <bool Clamped = true, class V>
 STABLEQAT_HD inline reduced_argument<V> reduce(V x) noexcept {
   using T = scalar_of_t<V>;
   constexpr bool is_float = sizeof(T) == 4;
-  const V clamped = select(x < V(lower_limit<T>), V(lower_limit<T>), x);
+  V clamped = x;
+  if constexpr (Clamped) {
+    clamped = select(x < V(lower_limit<T>), V(lower_limit<T>), x);
+  }
   const V n = round_half_even(clamped * V(T(1.4426950408889634074)));
   const T ln2_hi = is_float ? T(0.693145751953125) : T(0.693147180369123816490);
   const T ln2_lo = is_float ? T(1.428606765330187045e-06) : T(1.90821492927058770002e-10);
@@ -99,6 +102,31 @@ struct exp_and_expm1 {
   V expm1;  ///< e^x - 1, without cancellation near x = 0
 };
 
+STABLEQAT_GCC_PR105593_PUSH
+namespace exp_detail {
+
+/// exp_and_expm1_nonpositive(x) for Clamped; without, for callers that
+/// guarantee lower_limit <= x <= 0 or NaN (dsq_surrogate's hook (d)): the
+/// clamp and the two selects that would be no-ops go, the bits stay.
+template <bool Clamped, class V>
+STABLEQAT_HD inline exp_and_expm1<V> exp_pair(V x) noexcept {
+  using T = scalar_of_t<V>;
+  const auto [n, r] = reduce<Clamped>(x);
+  const V p = expm1_over_r(r);
+  const V q = r * p;
+  const V two_to_n = power_of_two(n);
+  const V power = two_to_n * stableqat::fma(r, p, V(T(1)));
+  const V power_minus_one = stableqat::fma(two_to_n, q, two_to_n - V(T(1)));
+  if constexpr (Clamped) {
+    const auto below = x < V(lower_limit<T>);
+    return {select(below, V(T(0)), power), select(below, V(T(-1)), power_minus_one)};
+  } else {
+    return {power, power_minus_one};
+  }
+}
+
+}  // namespace exp_detail
+
 /// e^x and e^x - 1 for x <= 0 (and NaN), each within ~1 ulp, from one argument
 /// reduction and one polynomial: x = n ln2 + r (exp_detail::reduce),
 /// q = e^r - 1 = r P(r) (exp_detail::expm1_over_r), then
@@ -107,17 +135,9 @@ struct exp_and_expm1 {
 /// Below x = -80 (float) / -700 (double) they return 0 and -1 rather than a
 /// subnormal, so that 2^n stays normal on every backend (DSQ reaches that only
 /// for alpha < 1e-34). NaN gives NaN in both.
-STABLEQAT_GCC_PR105593_PUSH
 template <class V>
 STABLEQAT_HD inline exp_and_expm1<V> exp_and_expm1_nonpositive(V x) noexcept {
-  using T = scalar_of_t<V>;
-  const auto [n, r] = exp_detail::reduce(x);
-  const V p = exp_detail::expm1_over_r(r);
-  const V q = r * p;
-  const V two_to_n = exp_detail::power_of_two(n);
-  const auto below = x < V(exp_detail::lower_limit<T>);
-  return {select(below, V(T(0)), two_to_n * stableqat::fma(r, p, V(T(1)))),
-          select(below, V(T(-1)), stableqat::fma(two_to_n, q, two_to_n - V(T(1))))};
+  return exp_detail::exp_pair<true>(x);
 }
 
 STABLEQAT_GCC_PR105593_POP

@@ -115,6 +115,17 @@ STABLEQAT_HD inline T abs(T v) noexcept {
 #endif
 }
 
+/// |magnitude| with the sign bit of sign_source, the scalar twin of
+/// xsimd::copysign (bit operations on both: no compare, NaN sources give their sign).
+template <real_scalar T>
+STABLEQAT_HD inline T copysign(T magnitude, T sign_source) noexcept {
+#if STABLEQAT_DEVICE_CODE
+  return ::copysign(magnitude, sign_source);
+#else
+  return std::copysign(magnitude, sign_source);
+#endif
+}
+
 /// Clamps v to [lo, hi] and lets NaN through unchanged (std::clamp and the SIMD
 /// min/max instructions disagree on NaN; comparisons with NaN are false here in
 /// every backend, so NaN stays NaN).

@@ -17,7 +17,8 @@
 //   s.round(v)                      (b)        round_half_even(v)           dsq_surrogate (ties down)
 //   s.inside(v, qmin, qmax)         (b)        qmin <= v && v <= qmax       dsq_surrogate
 //   S::consistent_step_term = true  (b)        LSQ's  level - v             dsq_surrogate: level - v*g
-//   s.visit_branch_free<T>(f)       (d)        f(s)                         fourier_surrogate<K >= 2>
+//   s.visit_branch_free<T>(f)       (d)        f(s)                         fourier_surrogate<K >= 2>,
+//                                                                           dsq_surrogate
 //
 // (a) Learnable parameters. The element returns, per parameter j,
 //     dy * dL/dp_j (zero outside the band), where L(v) is the soft level in step
@@ -34,7 +35,8 @@
 //     value type as r).
 // (d) A surrogate whose g for element type T branches on something fixed at
 //     construction (fourier_surrogate<K>: float evaluated in float or in
-//     double) may call f with an equal surrogate, possibly of another type,
+//     double; dsq_surrogate: whether its exponential can reach the clamp at
+//     its lower limit) may call f with an equal surrogate, possibly of another type,
 //     whose g has that choice built in. exec::simd calls it once per row piece
 //     or column segment, so its vector loop holds one path: GCC keeps a
 //     loop-invariant branch inside a long loop, and both paths' registers
