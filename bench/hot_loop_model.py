@@ -54,6 +54,8 @@ def estimator_of(head):
             current.append(ch)
     arguments.append("".join(current).strip())
     levels, surrogate = (a.replace("stableqat::", "") for a in arguments[:2])
+    surrogate = {"fourier_surrogate<0>": "ste", "fourier_surrogate<1>": "fourier_surrogate<1> (F1)",
+                 "fourier_surrogate<3>": "fourier_surrogate<3> (F3)"}.get(surrogate, surrogate)
     return surrogate if levels.startswith("uniform_levels") else f"{levels.split('<')[0]} + {surrogate}"
 
 
