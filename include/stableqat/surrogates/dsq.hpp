@@ -154,13 +154,14 @@ class dsq_surrogate {
   decltype(auto) visit_branch_free(F&& f) const;
 
  protected:
+  STABLEQAT_GCC_PR105593_PUSH
   // Clamped = false: the caller guarantees -2 k |d| >= exp_detail::lower_limit<T> or NaN.
   template <bool Clamped, class V>
   STABLEQAT_HD derivative_and_parameters<V, 1> evaluate(V r) const noexcept {
     using T = scalar_of_t<V>;
     // |d| = 1/2 - |r|, and d has the sign of -r (d > 0 exactly where the level
     // rounded up, i.e. r < 0; r = 0 gives d = -1/2): the values of d = r +/- 1/2,
-    // by bit operations instead of compares. The code carries e = -d =
+    // by bit operations instead of compares. The code carries minus_d = -d =
     // copysign(|d|, r + 0) (+ 0 turns -0 into +0, so r = -0 is r = 0 as before)
     // and never negates a batch (xsimd's negation of +0 is +0).
     const V magnitude = V(T(0.5)) - abs(r);
@@ -181,6 +182,8 @@ class dsq_surrogate {
                                        V(static_cast<T>(four_sech_factor_)) * quarter_sech2 * minus_d);
     return out;
   }
+
+  STABLEQAT_GCC_PR105593_POP
 
  private:
   double alpha_ = default_alpha;
