@@ -157,14 +157,37 @@ double parameter_term_bound(S const& surrogate) {
   }
 }
 
-/// True when a learnable surrogate's parameter sums stay well inside T's range:
-/// `scale` = sum |s dy| * max |dL/dp| bounds every partial sum, and the bound
-/// itself must be representable (DSQ with float and alpha below ~1e-38 has
-/// constants that overflow float and gives NaN: a known limitation, reported).
+/// The size of a learnable surrogate's parameter sums, and whether they stay
+/// well inside T's range. The library sums the unscaled terms dy * dL/dp per
+/// step (the product in T, the sum in double) and multiplies each step's sum
+/// by its step afterwards (surrogates/concepts.hpp, hook (a)), so both
+/// sum |dy| max|dL/dp| (every unscaled partial sum and product) and
+/// `scale` = sum |s dy| max|dL/dp| (every scaled partial sum) must be
+/// representable; with tiny steps the first can overflow where the second
+/// does not (d alpha is then +-inf or NaN: documented in docs/reliability.md).
+/// DSQ with float and alpha below ~6e-39 has constants that overflow float
+/// and is rejected.
+struct parameter_sum_size {
+  double scale = 0.0;    ///< sum |s dy| * max |dL/dp| over finite x
+  bool bounded = false;  ///< scaled and unscaled sums well inside T's range
+};
+
 template <class T, class S>
-bool parameter_sums_bounded(S const& surrogate, double scale) {
+parameter_sum_size parameter_sums(S const& surrogate, std::vector<T> const& x, std::vector<T> const& steps,
+                                  std::vector<T> const& dy, sq::step_layout const& layout) {
+  double scaled = 0.0, unscaled = 0.0;
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    if (std::isfinite(x[i])) {  // outside the band (NaN, +-Inf x) the term is 0
+      scaled += std::fabs(static_cast<double>(steps[layout.step_index(i)]) * static_cast<double>(dy[i]));
+      unscaled += std::fabs(static_cast<double>(dy[i]));
+    }
+  }
+  const double bound = parameter_term_bound(surrogate);
   const double limit = 1e-3 * static_cast<double>(std::numeric_limits<T>::max());
-  return std::isfinite(scale) && scale < limit && parameter_term_bound(surrogate) < limit;
+  parameter_sum_size size;
+  size.scale = scaled * bound;
+  size.bounded = std::isfinite(size.scale) && size.scale < limit && bound < limit && unscaled * bound < limit;
+  return size;
 }
 
 /// The learnable parameter, for messages (DSQ's alpha).
@@ -225,15 +248,9 @@ void check_backend_agrees(const char* backend, S const& surrogate, std::vector<T
   if constexpr (sq::learnable_surrogate<S>) {
     // sum |s dy dL/dp| bounds every partial sum: below T's range nothing
     // overflows, and the two summation orders differ within simd's bound.
-    double scale = 0.0;
-    for (std::size_t i = 0; i < x.size(); ++i) {
-      if (std::isfinite(x[i])) {
-        scale += std::fabs(static_cast<double>(steps[layout.step_index(i)]) * static_cast<double>(dy[i]));
-      }
-    }
-    scale *= parameter_term_bound(surrogate);
+    const auto [scale, bounded] = parameter_sums(surrogate, x, steps, dy, layout);
     const double a = dparameters[0], b = dparameters_other[0];
-    if (parameter_sums_bounded<T>(surrogate, scale)) {
+    if (bounded) {
       // exec::simd sums float terms in float lanes over blocks of 8 batches
       // (exec/simd/plan.hpp: error <= 2.4e-7 sum|terms|); seq and double, in double.
       const double summation = sizeof(T) == 4 ? 2.4e-7 : 1e-9;
@@ -322,12 +339,8 @@ void check_case(FuzzedDataProvider& data, sq::grid grid, S const& surrogate) {
     // Terms outside the band (NaN, ±Inf x) are 0, so with finite dy the
     // parameter gradient is not NaN, unless the sums may overflow (inf - inf):
     // sum |s dy| * max |dL/dp| must stay well inside T's range.
-    double scale = 0.0;
-    for (std::size_t i = 0; i < numel; ++i) {
-      scale += std::fabs(static_cast<double>(steps[layout->step_index(i)]) * static_cast<double>(dy[i]));
-    }
-    scale *= parameter_term_bound(surrogate);
-    if (parameter_sums_bounded<T>(surrogate, scale) && std::isnan(dparameters[0])) {
+    const auto [scale, bounded] = parameter_sums(surrogate, x, steps, dy, *layout);
+    if (bounded && std::isnan(dparameters[0])) {
       std::fprintf(stderr, "alpha=%a scale=%g numel=%zu\n", parameter_of(surrogate), scale, numel);
       fail("the parameter gradient is NaN for finite dy and a bounded sum");
     }
