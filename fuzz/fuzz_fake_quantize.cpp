@@ -338,7 +338,7 @@ void check_case(FuzzedDataProvider& data, sq::grid grid, S const& surrogate) {
   if constexpr (sq::learnable_surrogate<S>) {
     // Terms outside the band (NaN, ±Inf x) are 0, so with finite dy the
     // parameter gradient is not NaN, unless the sums may overflow (inf - inf):
-    // sum |s dy| * max |dL/dp| must stay well inside T's range.
+    // the scaled and the unscaled sums must stay well inside T's range (parameter_sums).
     const auto [scale, bounded] = parameter_sums(surrogate, x, steps, dy, *layout);
     if (bounded && std::isnan(dparameters[0])) {
       std::fprintf(stderr, "alpha=%a scale=%g numel=%zu\n", parameter_of(surrogate), scale, numel);
