@@ -141,7 +141,7 @@ class fourier_surrogate {
     } else if constexpr (K == 1) {
       // c a_0 (1 - cos(pi r)) = z Q(z), z = r^2, with c a_0 folded into Q's coefficients.
       const V z = r * r;
-      const V q = fourier_detail::horner(z, folded_table<T>());
+      const V q = detail::horner(z, folded_table<T>());
       return stableqat::fma(z, q, V(static_cast<T>(numerator_at_zero_))) /
              stableqat::fma(-z, q, V(static_cast<T>(denominator_at_zero_)));
     } else {
@@ -258,9 +258,8 @@ class fourier_surrogate {
       scaled_[k] = static_cast<double>(fourier_detail::sqrt2_pi * static_cast<long double>(a[k]));
     }
     const long double ca0 = fourier_detail::sqrt2_pi * static_cast<long double>(a[0]);
-    constexpr auto taylor = fourier_detail::one_minus_cos_over_z_taylor<16>();
-    folded_float_ = fourier_detail::scaled_coefficients<float>(ca0, fourier_detail::economized<folded_terms<float>>(taylor));
-    folded_double_ = fourier_detail::scaled_coefficients<double>(ca0, fourier_detail::economized<folded_terms<double>>(taylor));
+    folded_float_ = detail::scaled_coefficients<float>(ca0, fourier_detail::one_minus_cos_over_z_economized<folded_terms<float>>());
+    folded_double_ = detail::scaled_coefficients<double>(ca0, fourier_detail::one_minus_cos_over_z_economized<folded_terms<double>>());
     if constexpr (K >= 2) {
       long double markov = 1.0L;
       for (std::size_t k = 0; k != a.size(); ++k) {
@@ -284,10 +283,10 @@ class fourier_surrogate {
     // u = cos(pi r) = 1 - z E(z) through one explicit fma: written as 1 - t,
     // GCC fuses E * z into it or not depending on inlining and -O level, and
     // the cancellation in 1 - c S below turns that into several ulp.
-    constexpr auto one_minus_cos_over_z = fourier_detail::scaled_coefficients<WT>(
-        1.0L, fourier_detail::economized<folded_terms<WT>>(fourier_detail::one_minus_cos_over_z_taylor<16>()));
+    constexpr auto one_minus_cos_over_z =
+        detail::scaled_coefficients<WT>(1.0L, fourier_detail::one_minus_cos_over_z_economized<folded_terms<WT>>());
     const W z = r * r;
-    const W u = stableqat::fma(-fourier_detail::horner(z, one_minus_cos_over_z), z, W(WT(1)));
+    const W u = stableqat::fma(-detail::horner(z, one_minus_cos_over_z), z, W(WT(1)));
     const W two_t2 = stableqat::fma(W(WT(4)) * u, u, W(WT(-2)));  // 2 T_2(u) = 2 cos(2 pi r)
     // The first two steps start from b = 0, where fma(x, 0, s - 0) = s exactly: skipped.
     W b1 = W(scaled<WT>(K - 1));
@@ -340,8 +339,8 @@ class fourier_surrogate {
   // economised to 5 terms (float) or 8 (double).
   template <class T>
   static constexpr std::size_t folded_terms = std::is_same_v<T, float> ? 5 : 8;
-  fourier_detail::coefficients<float, folded_terms<float>> folded_float_ = {};
-  fourier_detail::coefficients<double, folded_terms<double>> folded_double_ = {};
+  detail::coefficients<float, folded_terms<float>> folded_float_ = {};
+  detail::coefficients<double, folded_terms<double>> folded_double_ = {};
   double coefficients_[storage] = {};
   double scaled_[storage] = {};  // c * a_k
   double numerator_at_zero_ = 1.0;    // 1 - c a_0 (K = 1 form)
