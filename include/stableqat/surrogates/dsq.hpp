@@ -167,6 +167,7 @@ class dsq_surrogate {
     const V magnitude = V(T(0.5)) - abs(r);
     const V minus_d = copysign(magnitude, r + V(T(0)));
     const V minus_two_y = V(static_cast<T>(minus_two_k_)) * magnitude;  // -2 k |d|
+    const V scaled_minus_d = V(static_cast<T>(four_sech_factor_)) * minus_d;  // off the exponential's chain
     // e^(-2y) and e^(-2y) - 1 from one polynomial, the same bits on every backend;
     // one division serves sech^2 and tanh (2 + t = 1 + e).
     const auto [e, t] = exp_detail::exp_pair<Clamped>(minus_two_y);
@@ -179,7 +180,7 @@ class dsq_surrogate {
     // (1/2) dphi/dalpha = tanh(kd)/(2 (1-alpha)^2) - scale sech^2(kd) d / (alpha (2 - alpha)),
     // here with both signs flipped inside (exact), the same rounding.
     out.parameters[0] = stableqat::fma(V(static_cast<T>(-tanh_factor_)), minus_tanh_kd,
-                                       V(static_cast<T>(four_sech_factor_)) * quarter_sech2 * minus_d);
+                                       quarter_sech2 * scaled_minus_d);
     return out;
   }
 
