@@ -281,8 +281,9 @@ class fourier_surrogate {
   // The loop carries m = -2u and Clenshaw's b_k halved (c a_k / 2): every value
   // is the textbook one times a power of two, so the result has the same bits,
   // but 2 T_2(u) = m^2 - 2 needs no multiply by 4 and no step negates a batch
-  // (a subtraction from zero in xsimd): one multiply-pipe and two add-pipe
-  // operations fewer per batch in the backward loop.
+  // (a subtraction from zero in xsimd; two before, for -E and -u, against one
+  // extra b2 - b1 now): one multiply-pipe and one add-pipe operation fewer per
+  // batch in the backward loop.
   template <class W>
   STABLEQAT_HD constexpr W rotated_ratio(W r) const noexcept {
     using WT = scalar_of_t<W>;
