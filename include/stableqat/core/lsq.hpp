@@ -142,6 +142,27 @@ struct lsq_element_gradients<V, 0> {
   V doffset;  ///< unscaled offset term: dy * (inside ? 1 - g : 1), i.e. dy - dx up to one rounding
 };
 
+/// The backward of one element with dy not yet multiplied into its summed
+/// terms (fake_quantize_backward_element is these factors times dy):
+///   dstep_i = dy * step_factor,  dparameters[j] = inside ? dy * parameter_factors[j] : 0.
+/// exec::simd's row kernels fuse those products into their block sums, one
+/// fma per term instead of a multiply and an add (exec/simd/lane_sums.hpp).
+template <class V, class Mask, std::size_t P = 0>
+struct lsq_element_factors {
+  V dx;                    ///< gradient w.r.t. x: inside ? g(r) * dy : 0
+  V step_factor;           ///< inside ? level - v : level (consistent step term: level - v g)
+  V doffset;               ///< unscaled offset term: dy * (inside ? 1 - g : 1)
+  V parameter_factors[P];  ///< dL/dp_j, in step units (not masked: see inside)
+  Mask inside;             ///< the band of the estimator
+};
+template <class V, class Mask>
+struct lsq_element_factors<V, Mask, 0> {
+  V dx;           ///< gradient w.r.t. x: inside ? g(r) * dy : 0
+  V step_factor;  ///< inside ? level - v : level (consistent step term: level - v g)
+  V doffset;      ///< unscaled offset term: dy * (inside ? 1 - g : 1)
+  Mask inside;    ///< the band of the estimator
+};
+
 /// Backward of one element, for upstream gradient dy and surrogate g = d round/dv:
 ///   inside  = qmin <= v <= qmax                       (inclusive, on v itself as LSQ and the
 ///                                                      official StableQAT code; ATen tests round(v))
@@ -149,7 +170,8 @@ struct lsq_element_gradients<V, 0> {
 ///   dstep_i = dy * (inside ? level - v : level)       (LSQ; level = clamp(v) outside)
 ///   dofs_i  = dy * (inside ? 1 - g : 1)               (= dy - dx: dx + db = dy)
 /// A NaN input gives dx = 0 and a NaN step term, so the NaN reaches the step
-/// gradient instead of vanishing.
+/// gradient instead of vanishing. Returns the terms as factors of dy
+/// (lsq_element_factors); fake_quantize_backward_element multiplies them out.
 ///
 /// The optional hooks of surrogates/concepts.hpp and of the level map change
 /// single lines of this: the rounding (`round`), the band (`inside`), the
@@ -158,9 +180,9 @@ struct lsq_element_gradients<V, 0> {
 /// terms dparameters[j] = inside ? dy * dL/dp_j : 0. Without hooks the code is
 /// the plain LSQ element.
 template <class V, class Levels, class Offset, class Surrogate>
-STABLEQAT_HD constexpr lsq_element_gradients<V, surrogate_parameter_count<Surrogate>>
-fake_quantize_backward_element(V x, V dy, V inv_step, Offset offset, Levels const& levels,
-                               Surrogate const& surrogate) noexcept {
+STABLEQAT_HD constexpr auto fake_quantize_backward_factors(V x, V dy, V inv_step, Offset offset,
+                                                           Levels const& levels,
+                                                           Surrogate const& surrogate) noexcept {
   using T = scalar_of_t<V>;
   constexpr std::size_t P = surrogate_parameter_count<Surrogate>;
   static_assert(P == 0 || !dy_aware_surrogate<Surrogate>,
@@ -173,13 +195,14 @@ fake_quantize_backward_element(V x, V dy, V inv_step, Offset offset, Levels cons
   const V r = w - rounded;
   // Filled member by member: GCC 12 keeps dead stack copies of named batch
   // locals that initialise a returned aggregate (two extra stores per batch).
-  lsq_element_gradients<V, P> out;
+  lsq_element_factors<V, std::remove_const_t<decltype(inside)>, P> out;
+  out.inside = inside;
   V g;
   if constexpr (P > 0) {
     const auto local = surrogate.derivative_with_parameters(r);
     g = local.derivative;
     for (std::size_t j = 0; j < P; ++j) {
-      out.dparameters[j] = select(inside, dy * local.parameters[j], V(T(0)));
+      out.parameter_factors[j] = local.parameters[j];
     }
   } else if constexpr (dy_aware_surrogate<Surrogate>) {
     g = surrogate.derivative(r, dy);
@@ -190,15 +213,41 @@ fake_quantize_backward_element(V x, V dy, V inv_step, Offset offset, Levels cons
   const V step_level = element_detail::step_level(levels, inside, v, level);
   if constexpr (surrogate_with_consistent_step_term<Surrogate>) {
     // d/ds of s * L(x/s) = L - v L'(v), through the fma shim (same bits on every backend).
-    out.dstep = dy * select(inside, stableqat::fma(-v, g, step_level), step_level);
+    out.step_factor = select(inside, stableqat::fma(-v, g, step_level), step_level);
   } else {
-    out.dstep = dy * (step_level - select(inside, v, V(T(0))));
+    out.step_factor = step_level - select(inside, v, V(T(0)));
   }
   // dy * (1 - g) rounded once, through an explicit fma: written as dy - dx, the
   // compiler fuses g * dy into the subtraction in some inlining contexts and
   // not in others (-ffp-contract=fast), so backends would disagree.
   out.doffset = select(inside, stableqat::fma(-g, dy, dy), dy);
   return out;
+}
+
+/// The terms of lsq_element_factors f multiplied out (each product rounded once).
+template <class V, class Mask, std::size_t P>
+STABLEQAT_HD constexpr lsq_element_gradients<V, P> multiply_out(lsq_element_factors<V, Mask, P> const& f,
+                                                                V dy) noexcept {
+  using T = scalar_of_t<V>;
+  lsq_element_gradients<V, P> out;
+  out.dx = f.dx;
+  out.dstep = dy * f.step_factor;
+  out.doffset = f.doffset;
+  if constexpr (P > 0) {
+    for (std::size_t j = 0; j < P; ++j) {
+      out.dparameters[j] = select(f.inside, dy * f.parameter_factors[j], V(T(0)));
+    }
+  }
+  return out;
+}
+
+/// The backward of one element (fake_quantize_backward_factors) with its terms
+/// multiplied by dy: what exec::seq, exec::cuda and the per_column kernels sum.
+template <class V, class Levels, class Offset, class Surrogate>
+STABLEQAT_HD constexpr lsq_element_gradients<V, surrogate_parameter_count<Surrogate>>
+fake_quantize_backward_element(V x, V dy, V inv_step, Offset offset, Levels const& levels,
+                               Surrogate const& surrogate) noexcept {
+  return multiply_out(fake_quantize_backward_factors(x, dy, inv_step, offset, levels, surrogate), dy);
 }
 
 /// LSQ's gradient scale 1 / sqrt(numel * positive_levels(g)) (Esser et al. 2019),

@@ -18,7 +18,7 @@
 //  - no heap: every partial sum lives in registers or in fixed-size stack arrays;
 //  - step terms are summed in float lanes over blocks of `block_batches`
 //    batches, blocks in double lanes, lanes and chunks in double
-//    (error <= 2.4e-7 * sum|terms| + the final rounding to T, see plan.hpp);
+//    (error <= 3e-7 * sum|terms| + the final rounding to T, see plan.hpp);
 //  - batches start at multiples of the batch width in element index, so the
 //    bits of every result depend on the tensor and its layout only, never on
 //    buffer addresses or thread counts;

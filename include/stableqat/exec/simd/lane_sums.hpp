@@ -2,8 +2,8 @@
 //
 // Float terms are summed in float lanes over blocks of `block_batches` batches
 // (plan.hpp), blocks in double lanes, lanes in double, lane 0 first: error
-// <= 2.4e-7 * sum|terms| plus the final rounding to T, with no heap and no
-// dependence on addresses or thread counts.
+// <= 3e-7 * sum|terms| (of the exact products dy * factor) plus the final
+// rounding to T, with no heap and no dependence on addresses or thread counts.
 #pragma once
 
 #include <cstddef>
@@ -81,13 +81,12 @@ inline void add_lanes_to(double* sums, V const& v) noexcept {
 }
 
 /// v, pinned as the rounded value it is: the compiler may not fuse it into the
-/// addition that follows. Without the pin GCC contracts `sum += dy * term`
+/// addition that follows. Without the pin GCC contracts `sum += dy * (1 - g)`
 /// (the element's product, then the block sum) into one FMA in some
 /// instantiations of a kernel and not in others: with -mavx2 -mfma (no F16C)
 /// the float and the float16-storage kernels summed different terms, and their
-/// step sums differed in the last bits. Pinned, every batch term is the
-/// element's rounded product, the same value exec::seq adds. An empty asm with
-/// the register as in-out operand: no instruction is emitted.
+/// sums differed in the last bits. An empty asm with the register as in-out
+/// operand: no instruction is emitted.
 template <class B>
 inline B pinned(B v) noexcept {
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
@@ -102,16 +101,21 @@ inline B pinned(B v) noexcept {
 
 /// The step (and, WithOffsets, offset; WithParameter, the learnable
 /// parameter's) terms of one row piece, fed by a transform() op: scalar terms
-/// straight into double; batch terms into two interleaved T accumulators per
-/// slot, whose sum moves to double lanes after every block of block_batches
-/// batches (each term sees at most 4 float roundings).
+/// straight into double, rounded as exec::seq rounds them (multiply_out);
+/// batch terms into two interleaved T accumulators per slot, whose sum moves
+/// to double lanes after every block of block_batches batches. A batch's step
+/// and parameter terms enter through one explicit fma each, dy times the
+/// element's factor (one rounding fewer than the product and the addition, and
+/// one instruction fewer in loops bound by the multiply/FMA pipes: Fourier
+/// K >= 2, DSQ); the offset term, dy (1 - g), is already one fma and is added.
 template <class T, bool WithOffsets, bool WithParameter = false>
 class piece_sums {
  public:
-  template <class V, int K, std::size_t P>
-  void add(slot<K>, lsq_element_gradients<V, P> const& g) noexcept {
+  template <class V, class Mask, int K, std::size_t P>
+  void add(slot<K>, lsq_element_factors<V, Mask, P> const& f, V dy) noexcept {
     static_assert(P == (WithParameter ? 1 : 0));
     if constexpr (std::is_same_v<V, T>) {
+      const auto g = multiply_out(f, dy);
       edges_.step += static_cast<double>(g.dstep);
       if constexpr (WithOffsets) {
         edges_.offset += static_cast<double>(g.doffset);
@@ -120,12 +124,14 @@ class piece_sums {
         edges_.parameter += static_cast<double>(g.dparameters[0]);
       }
     } else {
-      step_.template get<K>() += pinned(g.dstep);
+      B& step = step_.template get<K>();
+      step = stableqat::fma(dy, f.step_factor, step);
       if constexpr (WithOffsets) {
-        offset_.template get<K>() += pinned(g.doffset);
+        offset_.template get<K>() += pinned(f.doffset);
       }
       if constexpr (WithParameter) {
-        parameter_.template get<K>() += pinned(g.dparameters[0]);
+        B& parameter = parameter_.template get<K>();
+        parameter = select(f.inside, stableqat::fma(dy, f.parameter_factors[0], parameter), parameter);
       }
       ++pending_;
       if (K == 1 && pending_ == block_batches) {  // blocks hold whole pairs

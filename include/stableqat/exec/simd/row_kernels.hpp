@@ -56,10 +56,11 @@ term_sums backward_row_piece(E const* x, E const* dy, E* dx, std::size_t begin, 
     const auto surrogate = variant;
     piece_sums<T, WithOffsets, (surrogate_parameter_count<S> > 0)> sums;
     transform<T>(begin, n, [&]<class V>(std::size_t i, auto slot) {
-      const auto g = fake_quantize_backward_element(load<V>(x + i), load<V>(dy + i), V(inv_step),
+      const V upstream = load<V>(dy + i);
+      const auto f = fake_quantize_backward_factors(load<V>(x + i), upstream, V(inv_step),
                                                     broadcast_offset<V>(offset), levels, surrogate);
-      store<Stream>(dx + i, g.dx);
-      sums.add(slot, g);
+      store<Stream>(dx + i, f.dx);
+      sums.add(slot, f, upstream);
     });
     return sums.total();
   });
