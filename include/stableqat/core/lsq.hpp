@@ -215,7 +215,9 @@ STABLEQAT_HD constexpr auto fake_quantize_backward_factors(V x, V dy, V inv_step
     // d/ds of s * L(x/s) = L - v L'(v), through the fma shim (same bits on every backend).
     out.step_factor = select(inside, stableqat::fma(-v, g, step_level), step_level);
   } else {
-    out.step_factor = step_level - select(inside, v, V(T(0)));
+    // = step_level - select(inside, v, 0), the same bits (x - (+0) = x for every x, -0 and NaN
+    // included), in one masked subtraction instead of a masked move and a subtraction.
+    out.step_factor = select(inside, step_level - v, step_level);
   }
   // dy * (1 - g) rounded once, through an explicit fma: written as dy - dx, the
   // compiler fuses g * dy into the subtraction in some inlining contexts and
