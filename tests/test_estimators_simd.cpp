@@ -227,3 +227,54 @@ TEST_CASE_TEMPLATE("exp_and_expm1_nonpositive: within 1 ulp of long double, a ba
   CHECK(worst_exp <= 1);
   CHECK(worst_expm1 <= 1);
 }
+
+// d alpha sums only the elements inside DSQ's band: a non-finite dy outside
+// it (where dx = 0) must not reach d alpha on any backend (exec::simd's row
+// kernels add the term through a masked fma, exec::seq through a select), and
+// a NaN dy inside it must. Reference: the same call with those dy set to 0.
+TEST_CASE_TEMPLATE("DSQ: d alpha ignores non-finite dy outside the band and propagates NaN inside it", T, float,
+                   double) {
+  const sq::quantizer<T, sq::dsq_surrogate> q{sq::signed_grid(2), sq::dsq_surrogate{0.2}, sq::per_tensor()};
+  const std::size_t numel = 4099;  // whole batches and a tail
+  std::mt19937 rng(29);
+  std::uniform_real_distribution<double> xs(-1.0, 1.0), dys(-2.0, 2.0);
+  std::vector<T> x(numel), dy(numel), steps{T(0.25)};
+  for (std::size_t i = 0; i < numel; ++i) {
+    x[i] = static_cast<T>(xs(rng));
+    dy[i] = static_cast<T>(dys(rng));
+  }
+  // v = x / 0.25: the band of signed 2-bit DSQ is -2.5 < v <= 1.5, so x = 0.5 (v = 2) is outside.
+  const std::size_t outside[] = {0, 5, 17, 1000, 4096, 4098};
+  const T poison[] = {std::numeric_limits<T>::quiet_NaN(), std::numeric_limits<T>::infinity(),
+                      -std::numeric_limits<T>::infinity()};
+  std::vector<T> dy_zero = dy, dy_poison = dy;
+  for (std::size_t j = 0; j < std::size(outside); ++j) {
+    x[outside[j]] = T(0.5);
+    dy_zero[outside[j]] = T(0);
+    dy_poison[outside[j]] = poison[j % 3];
+  }
+  const std::size_t inside[] = {3, numel - 2};  // in the body of the row and in its tail
+  x[inside[0]] = T(0.1);
+  x[inside[1]] = T(-0.2);
+  const auto d_alpha = [&](auto const& policy, std::vector<T> const& upstream) {
+    std::vector<T> dx(numel), ds(1), da(1);
+    sq::fake_quantize_backward(policy, q, x, steps, upstream, dx, ds, std::span<T>(da), 1.0);
+    for (std::size_t i : outside) CHECK(dx[i] == T(0));
+    return da[0];
+  };
+  const T seq_zero = d_alpha(sq::exec::seq, dy_zero);
+  const T simd_zero = d_alpha(sq::exec::simd, dy_zero);
+  REQUIRE(std::isfinite(seq_zero));
+  CHECK(reference::same_bits(d_alpha(sq::exec::seq, dy_poison), seq_zero));
+  CHECK(reference::same_bits(d_alpha(sq::exec::simd, dy_poison), simd_zero));
+  CHECK(reference::same_bits(d_alpha(sq::exec::par.with_threads(2), dy_poison), simd_zero));
+  // Inside the band a NaN dy makes d alpha NaN.
+  for (std::size_t i : inside) {
+    CAPTURE(i);
+    std::vector<T> dy_nan = dy_zero;
+    dy_nan[i] = std::numeric_limits<T>::quiet_NaN();
+    CHECK(std::isnan(d_alpha(sq::exec::seq, dy_nan)));
+    CHECK(std::isnan(d_alpha(sq::exec::simd, dy_nan)));
+    CHECK(std::isnan(d_alpha(sq::exec::par.with_threads(2), dy_nan)));
+  }
+}
