@@ -81,11 +81,13 @@ inline void add_lanes_to(double* sums, V const& v) noexcept {
 }
 
 /// v, pinned as the rounded value it is: the compiler may not fuse it into the
-/// addition that follows. Without the pin GCC contracts `sum += dy * (1 - g)`
-/// (the element's product, then the block sum) into one FMA in some
-/// instantiations of a kernel and not in others: with -mavx2 -mfma (no F16C)
-/// the float and the float16-storage kernels summed different terms, and their
-/// sums differed in the last bits. An empty asm with the register as in-out
+/// addition that follows. Until 2026-12-01 the step term was the element's
+/// product `dy * term`, and GCC contracted `sum += dy * term` into one FMA in
+/// some instantiations of a kernel and not in others (with -mavx2 -mfma, no
+/// F16C, the float and the float16-storage step sums differed in their last
+/// bits). The step and parameter terms are now explicit fmas (piece_sums); the
+/// offset term keeps the pin so that it stays the value exec::seq adds whatever
+/// the compiler does with it. An empty asm with the register as in-out
 /// operand: no instruction is emitted.
 template <class B>
 inline B pinned(B v) noexcept {
